@@ -1,0 +1,193 @@
+/*
+ * attn.h — the whole public API of libattn.
+ *
+ * libattn computes attention on the CPU:
+ *
+ *     O = softmax(Q Kᵀ · scale + mask) V
+ *
+ * with hand-written SIMD kernels chosen once at start-up for the CPU it runs
+ * on, in parallel with OpenMP over batch, heads and query rows.
+ *
+ * Contract of every entry point:
+ *   - arguments are checked before any output byte is written; a bad argument
+ *     returns an attn_status error (never a crash, never a partial write) and
+ *     attn_last_error() says, in words, what was wrong;
+ *   - tensors are views, never owned or retained by the library;
+ *   - results are bitwise identical for every num_threads and every run on the
+ *     same kernel set (the work split never changes the arithmetic);
+ *   - calls from many threads at once are safe.
+ *
+ * Numerics (f32, d_k ≤ 256, Lk ≤ 16384): max |out − ref| ≤ 1e-5 · max|V|
+ * against a float64 reference; lse within 1e-5.
+ *   - A row with no visible key (all masked, kv_len = 0, Lk = 0) gives output 0
+ *     and lse = −inf, never NaN.
+ *   - NaN in Q, K or V reaches exactly the rows that attend to it; a masked key
+ *     (causal future, past kv_len) never turns a row into NaN, and keys at or
+ *     past kv_len[b] are never read.
+ *
+ * This header includes only <stddef.h> and <stdint.h>; it is C11 and C++
+ * compatible.
+ */
+#ifndef ATTN_H
+#define ATTN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(ATTN_BUILDING_DLL)
+#define ATTN_API __declspec(dllexport)
+#elif defined(__GNUC__)
+#define ATTN_API __attribute__((visibility("default")))
+#else
+#define ATTN_API
+#endif
+
+#define ATTN_VERSION_MAJOR 0
+#define ATTN_VERSION_MINOR 1
+#define ATTN_VERSION_PATCH 0
+
+/* Every entry point returns one of these. Values are stable. */
+typedef enum attn_status {
+    ATTN_OK = 0,
+    ATTN_ERR_NULL,        /* a required pointer is NULL                          */
+    ATTN_ERR_SHAPE,       /* a negative or zero-width dim, or shapes that disagree */
+    ATTN_ERR_STRIDE,      /* negative stride, stride[3] != 1, or an aliasing output */
+    ATTN_ERR_DTYPE,       /* unknown dtype, or a dtype that this argument cannot take */
+    ATTN_ERR_OVERFLOW,    /* a size or byte extent that does not fit in 64 bits / the address space */
+    ATTN_ERR_NOMEM,       /* a workspace allocation failed (nothing was written) */
+    ATTN_ERR_UNSUPPORTED, /* valid, but not available in this build or on this CPU */
+    ATTN_ERR_ARG          /* a scalar argument out of range (NaN scale, negative threads, kv_len > Lk, ...) */
+} attn_status;
+
+/* A fixed name for the status ("ATTN_ERR_SHAPE: ..."); never NULL, never empty. */
+ATTN_API const char *attn_status_str(attn_status s);
+
+/* The message of the last error returned on the calling thread, naming the
+ * function, the argument and the values at fault (e.g.
+ * "attn_forward: k.shape[3] = 80 differs from q.shape[3] = 64").
+ * Never NULL; "" before any error. Thread-local: not changed by other threads. */
+ATTN_API const char *attn_last_error(void);
+
+typedef enum attn_dtype { ATTN_F32 = 0, ATTN_F16 = 1, ATTN_BF16 = 2 } attn_dtype;
+
+typedef enum attn_isa {
+    ATTN_ISA_SCALAR = 0,
+    ATTN_ISA_AVX2,
+    ATTN_ISA_AVX512,
+    ATTN_ISA_NEON
+} attn_isa;
+
+/*
+ * A tensor view: shape [batch, heads, seq, dim], strides in elements (not
+ * bytes), stride[3] must be 1. Strides are ≥ 0; a zero stride broadcasts an
+ * input. Outputs may not alias themselves (a zero or overlapping stride).
+ * Any other strides work, so [B,S,H,D] buffers and slices of a larger KV cache
+ * are read in place. data may be NULL only when the tensor has no element.
+ */
+typedef struct attn_tensor {
+    void      *data;
+    attn_dtype dtype;
+    int64_t    shape[4];
+    int64_t    stride[4];
+} attn_tensor;
+
+/*
+ * Options of attn_forward and attn_softmax. A zeroed struct, or a NULL
+ * pointer, means the defaults. Fields are only ever appended.
+ */
+typedef struct attn_options {
+    /* Multiplies Q·Kᵀ. 0 → 1/sqrt(D). NaN or ±inf → ATTN_ERR_ARG.
+     * (attn_softmax ignores it: scores arrive scaled.) */
+    float scale;
+    /* Nonzero: causal, bottom-right aligned. Query row i (of Lq) sees keys
+     * j <= i + len − Lq, where len = kv_len[b] (or Lk). With Lq = len this is
+     * the usual lower triangle; with Lq < len the rows are the last Lq
+     * positions of the sequence (decoding with a KV cache). A row with
+     * i + len − Lq < 0 sees no key. */
+    int causal;
+    /* [batch] valid keys per sequence, each in 0..Lk, or NULL (all Lk valid).
+     * Keys at or past kv_len[b] are masked and never read. Out of range →
+     * ATTN_ERR_ARG. */
+    const int32_t *kv_len;
+    /* Optional output, f32 [B, Hq, Lq, 1]: per row, the natural log of the
+     * softmax denominator including its max, lse = m + log Σ exp(s_j − m),
+     * so partial results over disjoint key ranges can be merged. −inf for a
+     * row with no visible key. NULL: not written. */
+    const attn_tensor *lse;
+    /* 0 = library default (the physical core count); > 0 = at most that many
+     * OpenMP threads; < 0 → ATTN_ERR_ARG. Called from inside an active OpenMP
+     * parallel region, the call runs on the calling thread only. */
+    int num_threads;
+} attn_options;
+
+/*
+ * The fused forward pass (flash attention; never materialises Lq × Lk).
+ *   q   [B, Hq,  Lq, D ]     k [B, Hkv, Lk, D]     v [B, Hkv, Lk, Dv]
+ *   out [B, Hq,  Lq, Dv]     Hq % Hkv == 0: query head h reads K/V head
+ *                            h / (Hq / Hkv) (GQA; Hkv = 1 is MQA).
+ * Inputs and output: ATTN_F32 (other dtypes → ATTN_ERR_UNSUPPORTED for now).
+ * B, Hq, Lq may be 0 (ATTN_OK, nothing written); Lk may be 0 (every row
+ * masked: out = 0, lse = −inf); D, Dv ≥ 1; Hkv ≥ 1 when Hq ≥ 1.
+ */
+ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
+                                  const attn_tensor *v, const attn_tensor *out,
+                                  const attn_options *opt);
+
+/*
+ * The staged kernels; attn_qk → attn_softmax → attn_pv equals attn_forward to
+ * within the library's tolerance.
+ *
+ * attn_qk: scores[b,h,i,j] = scale · q_i · k_j, scores f32 [B, Hq, Lq, Lk]
+ *          (scale 0 → 1/sqrt(D), like opt.scale; GQA as attn_forward).
+ * attn_scale: x *= scale in place (a literal multiply: 0 gives 0), x f32.
+ * attn_softmax: in place, row-wise, max-subtracted softmax of f32 scores
+ *          [B, H, Lq, Lk], with the causal and kv_len masks of opt (masked
+ *          entries become exactly 0; a row with no visible key becomes all 0).
+ *          Writes opt->lse when given. Never applies a scale.
+ * attn_pv: out[b,h,i,:] = Σ_j probs[b,h,i,j] · v[b,h/(Hq/Hkv),j,:],
+ *          probs f32 [B, Hq, Lq, Lk], out f32 [B, Hq, Lq, Dv].
+ */
+ATTN_API attn_status attn_qk(const attn_tensor *q, const attn_tensor *k,
+                             const attn_tensor *scores, float scale);
+ATTN_API attn_status attn_scale(const attn_tensor *x, float scale);
+ATTN_API attn_status attn_softmax(const attn_tensor *scores, const attn_options *opt);
+ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
+                             const attn_tensor *out);
+
+/*
+ * Kernel sets. The best set the CPU and build support is chosen once, at the
+ * first call (or attn_init()); the environment variable ATTN_ISA
+ * (scalar|avx2|avx512|neon) or attn_set_isa() forces another one.
+ * attn_set_isa: unknown value → ATTN_ERR_ARG; a set this CPU or build cannot
+ * run → ATTN_ERR_UNSUPPORTED (the current set is kept). Safe to call at any
+ * time: a call in flight finishes on the set it started with.
+ */
+ATTN_API attn_status attn_init(void);
+ATTN_API attn_status attn_set_isa(attn_isa isa);
+ATTN_API attn_isa    attn_get_isa(void);
+/* "scalar", "avx2", "avx512", "neon"; "unknown" for any other value. */
+ATTN_API const char *attn_isa_name(attn_isa isa);
+/* Nonzero when this CPU and build can run the kernel set. */
+ATTN_API int         attn_isa_supported(attn_isa isa);
+
+/* What the library found about the machine it runs on. */
+typedef struct attn_cpu_info {
+    int     physical_cores;   /* cores, not SMT siblings; the default thread count */
+    int     logical_cpus;
+    int64_t l1d_bytes;        /* per core */
+    int64_t l2_bytes;         /* per core */
+    int64_t l3_bytes;         /* total */
+    attn_isa best_isa;        /* the best kernel set this CPU and build can run */
+    const char *source;       /* "hwloc" or "sysconf" */
+} attn_cpu_info;
+ATTN_API attn_status attn_cpu_info_get(attn_cpu_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* ATTN_H */

@@ -1,0 +1,154 @@
+/*
+ * microkernels.h — the internal contract between the portable driver and the
+ * per-ISA kernels (BLIS's framework/kernel split, XNNPACK's microkernels).
+ *
+ * The driver (forward.c, staged.c) owns loops over batch, heads and tiles,
+ * masking, threading and bookkeeping. A kernel owns only register-level work
+ * on cache-resident tiles, tails included (m < mr, any n, any d ≥ 1).
+ *
+ * Every kernel is listed once in kernels/ukr/<slot>.inc as
+ *     ATTN_UKR(isa, symbol, mr, nr)
+ * and that list feeds the prototypes below, the dispatch tables, the tests and
+ * the bench, so a kernel cannot exist untested. The first entry of an ISA in a
+ * list is the one that ISA's table uses; a slot an ISA does not list falls back
+ * to the scalar kernel.
+ *
+ * All matrices are f32, row-major, with an explicit leading dimension (in
+ * elements). No alignment is assumed. Kernels assert their preconditions and
+ * trust the driver; they never allocate.
+ */
+#ifndef ATTN_MICROKERNELS_H
+#define ATTN_MICROKERNELS_H
+
+#include <stddef.h>
+
+#include "attn.h"
+#include "attn_config.h"
+
+/* ATTN_IF_<isa>(x) expands to x when that ISA's kernels are built. */
+#define ATTN_IF_scalar(x) x
+#if ATTN_HAVE_AVX2
+#define ATTN_IF_avx2(x) x
+#else
+#define ATTN_IF_avx2(x)
+#endif
+#if ATTN_HAVE_AVX512
+#define ATTN_IF_avx512(x) x
+#else
+#define ATTN_IF_avx512(x)
+#endif
+#if ATTN_HAVE_NEON
+#define ATTN_IF_neon(x) x
+#else
+#define ATTN_IF_neon(x)
+#endif
+
+/*
+ * qk_tile: S[m × n] = Q[m × d] · Kᵀ.
+ *   m ≤ mr rows of Q (ldq), already multiplied by the scale.
+ *   kp: n keys packed by pack_k with this kernel's nr: ceil(n/nr) panels, panel
+ *       t holds, for each dd in 0..d-1, the nr values K[t·nr + jj][dd]
+ *       (jj = 0..nr-1), zero-padded past n. Panel t starts at kp + t·nr·d.
+ *   S rows at lds; only the first n columns of each row are written.
+ */
+typedef void attn_qk_tile_fn(size_t m, size_t n, size_t d,
+                             const float *q, size_t ldq,
+                             const float *kp, float *s, size_t lds);
+
+/*
+ * softmax_tile: one online-softmax step over m rows of n scores (in place).
+ * For each row r, with running max mx[r] and running sum l[r] (−inf and 0
+ * before the first step):
+ *     m_new   = max(mx[r], max_j s[r,j])
+ *     s[r,j]  = exp(s[r,j] − m_new)            (0 for s = −inf)
+ *     alpha[r]= exp(mx[r] − m_new)             (1 when the max did not move)
+ *     l[r]    = alpha[r]·l[r] + Σ_j s[r,j];     mx[r] = m_new
+ * A row whose scores and max are all −inf stays at mx = −inf, l = 0, its
+ * scores become 0 and alpha = 1. NaN scores propagate into s and l.
+ * Returns nonzero when some alpha[r] != 1 (O must be rescaled).
+ */
+typedef int attn_softmax_tile_fn(size_t m, size_t n, float *s, size_t lds,
+                                 float *mx, float *l, float *alpha);
+
+/*
+ * pv_tile: O[m × dv] = P[m × n] · V[n × dv] + (overwrite ? 0 : alpha ⊙ O).
+ *   m ≤ mr; n ≥ 0; V rows at ldv (f32, in place or packed by pack_v);
+ *   alpha == NULL (and !overwrite) means alpha = 1: O += P·V.
+ *   With overwrite, O is write-only (may hold garbage, even NaN).
+ *   nr is the width of the column chunk the kernel keeps in registers.
+ */
+typedef void attn_pv_tile_fn(size_t m, size_t n, size_t dv,
+                             const float *p, size_t ldp,
+                             const float *v, size_t ldv,
+                             float *o, size_t ldo,
+                             const float *alpha, int overwrite);
+
+/*
+ * softmax_row: x[0..n) ← softmax(x) in place, max-subtracted; returns the
+ * row's log-sum-exp (max + log Σ exp(x − max)). All −inf (or n = 0): x = 0,
+ * returns −inf. NaN in x: the row and the result are NaN.
+ */
+typedef float attn_softmax_row_fn(size_t n, float *x);
+
+/*
+ * pack_k_f32: pack n keys of d floats (rows at ldk) into panels of nr keys, the
+ * layout qk_tile reads (see above), zero-padding the last panel to nr.
+ * Writes ceil(n/nr)·nr·d floats.
+ */
+typedef void attn_pack_k_f32_fn(size_t n, size_t d, const float *k, size_t ldk,
+                                float *kp, size_t nr);
+
+/*
+ * pack_v_f32: copy n rows of dv floats (rows at ldv) to vp, contiguous
+ * (leading dimension dv).
+ */
+typedef void attn_pack_v_f32_fn(size_t n, size_t dv, const float *v, size_t ldv,
+                                float *vp);
+
+/* Prototypes of every listed kernel. */
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_qk_tile_fn sym;)
+#include "ukr/qk_tile.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_softmax_tile_fn sym;)
+#include "ukr/softmax_tile.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_pv_tile_fn sym;)
+#include "ukr/pv_tile.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_softmax_row_fn sym;)
+#include "ukr/softmax_row.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_pack_k_f32_fn sym;)
+#include "ukr/pack_k_f32.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_pack_v_f32_fn sym;)
+#include "ukr/pack_v_f32.inc"
+#undef ATTN_UKR
+
+/* One slot of a kernel table: the function, its symbol name and blocking. */
+#define ATTN_SLOT(type)                                                        \
+    struct {                                                                   \
+        type *fn;                                                              \
+        const char *name;                                                      \
+        attn_isa isa;                                                          \
+        unsigned mr, nr;                                                       \
+    }
+
+/* A complete kernel set: every slot non-NULL (scalar where the ISA has none). */
+typedef struct attn_kernels {
+    attn_isa isa;
+    ATTN_SLOT(attn_qk_tile_fn) qk_tile;
+    ATTN_SLOT(attn_softmax_tile_fn) softmax_tile;
+    ATTN_SLOT(attn_pv_tile_fn) pv_tile;
+    ATTN_SLOT(attn_softmax_row_fn) softmax_row;
+    ATTN_SLOT(attn_pack_k_f32_fn) pack_k_f32;
+    ATTN_SLOT(attn_pack_v_f32_fn) pack_v_f32;
+} attn_kernels;
+
+/* The kernel set in use: one atomic load; callers keep the pointer for the
+ * whole call, so attn_set_isa() never changes a call in flight. */
+const attn_kernels *attn_active_kernels(void);
+/* The complete table of an ISA (scalar-filled), or NULL when not built. */
+const attn_kernels *attn_kernels_for(attn_isa isa);
+
+#endif /* ATTN_MICROKERNELS_H */

@@ -1,0 +1,72 @@
+/*
+ * plan.c — tile sizes and thread counts.
+ *
+ * A work item is a tile of query rows: `rows` query positions × the Hq/Hkv
+ * heads that share one K/V head, so each K/V block is packed once and used
+ * by every head of the group (GQA). Its Q tile and O accumulator stay in L2;
+ * the K/V block (kc keys) is packed into half of L2 and swept by every
+ * mr-row block of the tile while its score rows (mr × kc) sit in L1.
+ */
+#include <stdlib.h>
+
+#include <omp.h>
+
+#include "internal.h"
+
+enum { KC_MAX = 512, TILE_ROWS_MAX = 256 };
+
+static size_t clampz(size_t x, size_t lo, size_t hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
+
+void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
+                       const attn_dims *d, int threads, attn_plan *plan)
+{
+    const size_t nr = kt->qk_tile.nr, mr = kt->qk_tile.mr;
+    const size_t row_bytes = 4 * (d->D + d->Dv);
+    const size_t l2 = (size_t)ci->l2_bytes;
+
+    /* K and V blocks of kc keys fill about half of L2. */
+    size_t kc = clampz(l2 / 2 / row_bytes, nr, KC_MAX);
+    kc -= kc % nr;
+    plan->kc = kc;
+
+    /* The Q tile and its O accumulator take about a quarter of L2. */
+    const size_t g = d->Hkv ? d->Hq / d->Hkv : 1;
+    size_t tile_rows = clampz(l2 / 4 / row_bytes, mr, TILE_ROWS_MAX);
+    size_t rows = tile_rows / (g ? g : 1);
+    if (rows < 1)
+        rows = 1;
+    if (rows > d->Lq && d->Lq > 0)
+        rows = d->Lq;
+    /* Enough work items to keep every thread busy (a causal split is uneven:
+     * aim for several items per thread), but no fewer rows than one mr
+     * block. This changes no row's arithmetic. */
+    const size_t heads = d->B * d->Hkv;
+    const size_t min_rows = (mr + g - 1) / g;
+    while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < 4 * (size_t)threads)
+        rows = rows / 2 > min_rows ? rows / 2 : min_rows;
+    plan->rows = rows;
+}
+
+int attn_thread_count(int requested, size_t items)
+{
+    if (omp_in_parallel())
+        return 1;
+    size_t n = requested > 0 ? (size_t)requested
+                             : (size_t)attn_topology()->physical_cores;
+    if (n > items)
+        n = items;
+    return n < 1 ? 1 : (int)n;
+}
+
+void *attn_alloc(size_t n)
+{
+    const size_t rounded = (n + 63) & ~(size_t)63;
+    if (n == 0 || rounded < n)
+        return NULL;
+    return aligned_alloc(64, rounded);
+}
+
+void attn_free(void *p) { free(p); }

@@ -1,0 +1,197 @@
+/*
+ * staged.c — the four stage kernels (DESIGN §1.3), for engines that compose
+ * their own attention and for looking at the weights:
+ *   attn_qk      scores = scale · Q Kᵀ     (qk_tile over packed K blocks)
+ *   attn_scale   x *= scale               (a literal multiply)
+ *   attn_softmax row-wise stable softmax with causal / kv_len masks (softmax_row)
+ *   attn_pv      out = P V                 (pv_tile)
+ * Each validates everything first, then runs rows in parallel (OpenMP).
+ */
+#include <math.h>
+#include <string.h>
+
+#include <omp.h>
+
+#include "internal.h"
+
+static float *row_ptr(const attn_tensor *t, size_t a, size_t b, size_t c)
+{
+    return (float *)t->data + a * t->stride[0] + b * t->stride[1] + c * t->stride[2];
+}
+
+/* Rows of a [B, H, L, *] tensor, as one flat index for OpenMP. */
+static void row_index(const attn_tensor *t, size_t r, size_t *a, size_t *b, size_t *c)
+{
+    const size_t L = (size_t)t->shape[2], H = (size_t)t->shape[1];
+    *c = r % L;
+    *b = r / L % H;
+    *a = r / L / H;
+}
+
+ATTN_API attn_status attn_qk(const attn_tensor *q, const attn_tensor *k,
+                             const attn_tensor *scores, float scale)
+{
+    static const char fn[] = "attn_qk";
+    attn_dims d;
+    attn_status s;
+    if ((s = attn_check_tensor(fn, "scores", scores, ATTN_CHK_OUTPUT | ATTN_CHK_F32)))
+        return s;
+    /* v is not used: check q and k against themselves as the V of the call */
+    if ((s = attn_check_qkv(fn, q, k, k, NULL, &d)))
+        return s;
+    const int64_t want[4] = {(int64_t)d.B, (int64_t)d.Hq, (int64_t)d.Lq, (int64_t)d.Lk};
+    if ((s = attn_check_shape(fn, "scores", scores, want)))
+        return s;
+    if (!isfinite(scale))
+        return attn_error(ATTN_ERR_ARG, "%s: scale = %g is not finite", fn, (double)scale);
+    if (d.B == 0 || d.Hq == 0 || d.Lq == 0 || d.Lk == 0)
+        return ATTN_OK;
+
+    const attn_kernels *kt = attn_active_kernels();
+    const float sc = attn_resolve_scale(scale, d.D);
+    const size_t mr = kt->qk_tile.mr, nr = kt->qk_tile.nr, g = d.Hq / d.Hkv;
+    attn_plan plan;
+    const int want_t = attn_thread_count(0, (size_t)-1);
+    attn_plan_forward(kt, attn_topology(), &d, want_t, &plan);
+    const size_t kc = plan.kc, kcp = (kc + nr - 1) / nr * nr;
+    const size_t tiles = (d.Lq + mr - 1) / mr, items = d.B * d.Hq * tiles;
+    const int nt = attn_thread_count(0, items);
+    const size_t per = (mr * d.D + kcp * d.D + 15) & ~(size_t)15;
+    if (per > ((size_t)-1) / 4 / (size_t)nt)
+        return attn_error(ATTN_ERR_OVERFLOW, "%s: workspace size overflows", fn);
+    float *ws = attn_alloc(per * sizeof(float) * (size_t)nt);
+    if (!ws)
+        return attn_error(ATTN_ERR_NOMEM, "%s: out of memory for the workspace", fn);
+
+    #pragma omp parallel num_threads(nt)
+    {
+        float *qb = ws + per * (size_t)omp_get_thread_num(), *kp = qb + mr * d.D;
+        #pragma omp for schedule(dynamic, 1)
+        for (long long it = 0; it < (long long)items; it++) {
+            const size_t tile = (size_t)it % tiles, bh = (size_t)it / tiles;
+            const size_t b = bh / d.Hq, h = bh % d.Hq, i0 = tile * mr;
+            const size_t m = d.Lq - i0 < mr ? d.Lq - i0 : mr;
+            for (size_t r = 0; r < m; r++) {
+                const float *qrow = row_ptr(q, b, h, i0 + r);
+                for (size_t dd = 0; dd < d.D; dd++)
+                    qb[r * d.D + dd] = sc * qrow[dd];
+            }
+            for (size_t j0 = 0; j0 < d.Lk; j0 += kc) {
+                const size_t nb = d.Lk - j0 < kc ? d.Lk - j0 : kc;
+                kt->pack_k_f32.fn(nb, d.D, row_ptr(k, b, h / g, j0),
+                                  (size_t)k->stride[2], kp, nr);
+                kt->qk_tile.fn(m, nb, d.D, qb, d.D, kp, row_ptr(scores, b, h, i0) + j0,
+                               (size_t)scores->stride[2]);
+            }
+        }
+    }
+    attn_free(ws);
+    return ATTN_OK;
+}
+
+ATTN_API attn_status attn_scale(const attn_tensor *x, float scale)
+{
+    static const char fn[] = "attn_scale";
+    attn_status s = attn_check_tensor(fn, "x", x, ATTN_CHK_OUTPUT | ATTN_CHK_F32);
+    if (s)
+        return s;
+    const size_t rows = (size_t)(x->shape[0] * x->shape[1] * x->shape[2]);
+    const size_t n = (size_t)x->shape[3];
+    if (rows == 0 || n == 0)
+        return ATTN_OK;
+    const int nt = attn_thread_count(0, rows / 64 + 1);
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long long r = 0; r < (long long)rows; r++) {
+        size_t a, b, c;
+        row_index(x, (size_t)r, &a, &b, &c);
+        float *row = row_ptr(x, a, b, c);
+        for (size_t j = 0; j < n; j++)
+            row[j] *= scale;
+    }
+    return ATTN_OK;
+}
+
+ATTN_API attn_status attn_softmax(const attn_tensor *scores, const attn_options *opt)
+{
+    static const char fn[] = "attn_softmax";
+    attn_status s = attn_check_tensor(fn, "scores", scores, ATTN_CHK_OUTPUT | ATTN_CHK_F32);
+    if (s)
+        return s;
+    attn_dims d = {(size_t)scores->shape[0], (size_t)scores->shape[1], 1,
+                   (size_t)scores->shape[2], (size_t)scores->shape[3], 1, 1};
+    if ((s = attn_check_options(fn, opt, &d)))
+        return s;
+    const size_t rows = d.B * d.Hq * d.Lq;
+    if (rows == 0)
+        return ATTN_OK;
+    const attn_kernels *kt = attn_active_kernels();
+    const int causal = opt && opt->causal;
+    const int32_t *kv_len = opt ? opt->kv_len : NULL;
+    const attn_tensor *lse = opt ? opt->lse : NULL;
+    const int nt = attn_thread_count(opt ? opt->num_threads : 0, rows);
+
+    #pragma omp parallel for num_threads(nt) schedule(static)
+    for (long long r = 0; r < (long long)rows; r++) {
+        size_t b, h, i, lo, hi;
+        row_index(scores, (size_t)r, &b, &h, &i);
+        const size_t len = kv_len ? (size_t)kv_len[b] : d.Lk;
+        attn_row_range(causal, len, d.Lq, i, &lo, &hi);
+        float *row = row_ptr(scores, b, h, i);
+        if (hi < lo)
+            hi = lo;
+        const float l = kt->softmax_row.fn(hi - lo, row + lo);
+        for (size_t j = 0; j < lo; j++)
+            row[j] = 0.0f;
+        for (size_t j = hi; j < d.Lk; j++)
+            row[j] = 0.0f;
+        if (lse)
+            *row_ptr(lse, b, h, i) = l;
+    }
+    return ATTN_OK;
+}
+
+ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
+                             const attn_tensor *out)
+{
+    static const char fn[] = "attn_pv";
+    attn_status s;
+    if ((s = attn_check_tensor(fn, "probs", probs, ATTN_CHK_F32)) ||
+        (s = attn_check_tensor(fn, "v", v, ATTN_CHK_F32)) ||
+        (s = attn_check_tensor(fn, "out", out, ATTN_CHK_OUTPUT | ATTN_CHK_F32)))
+        return s;
+    const int64_t B = probs->shape[0], Hq = probs->shape[1], Hkv = v->shape[1];
+    if (v->shape[3] < 1)
+        return attn_error(ATTN_ERR_SHAPE, "%s: v.shape[3] (Dv) = %lld, must be >= 1",
+                          fn, (long long)v->shape[3]);
+    if (Hq >= 1 && Hkv < 1)
+        return attn_error(ATTN_ERR_SHAPE, "%s: v.shape[1] (Hkv) = %lld, must be >= 1",
+                          fn, (long long)Hkv);
+    const int64_t vwant[4] = {B, Hkv, probs->shape[3], v->shape[3]};
+    if ((s = attn_check_shape(fn, "v", v, vwant)))
+        return s;
+    if (Hkv > 0 && Hq % Hkv != 0)
+        return attn_error(ATTN_ERR_SHAPE, "%s: probs heads (%lld) are not a multiple "
+                          "of v heads (%lld)", fn, (long long)Hq, (long long)Hkv);
+    const int64_t owant[4] = {B, Hq, probs->shape[2], v->shape[3]};
+    if ((s = attn_check_shape(fn, "out", out, owant)))
+        return s;
+    const size_t Lq = (size_t)probs->shape[2], Lk = (size_t)probs->shape[3];
+    const size_t Dv = (size_t)v->shape[3];
+    if (B == 0 || Hq == 0 || Lq == 0)
+        return ATTN_OK;
+
+    const attn_kernels *kt = attn_active_kernels();
+    const size_t mr = kt->pv_tile.mr, g = (size_t)(Hq / Hkv);
+    const size_t tiles = (Lq + mr - 1) / mr, items = (size_t)(B * Hq) * tiles;
+    const int nt = attn_thread_count(0, items);
+    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+    for (long long it = 0; it < (long long)items; it++) {
+        const size_t tile = (size_t)it % tiles, bh = (size_t)it / tiles;
+        const size_t b = bh / (size_t)Hq, h = bh % (size_t)Hq, i0 = tile * mr;
+        const size_t m = Lq - i0 < mr ? Lq - i0 : mr;
+        kt->pv_tile.fn(m, Lk, Dv, row_ptr(probs, b, h, i0), (size_t)probs->stride[2],
+                       row_ptr(v, b, h / g, 0), (size_t)v->stride[2],
+                       row_ptr(out, b, h, i0), (size_t)out->stride[2], NULL, 1);
+    }
+    return ATTN_OK;
+}
