@@ -5,6 +5,7 @@
  */
 #include <string.h>
 
+#include "attn_config.h"
 #include "cpu.h"
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -53,6 +54,12 @@ void attn_cpu_probe(attn_cpu_features *f) { memset(f, 0, sizeof *f); }
 
 int attn_cpu_features_run(const attn_cpu_features *f, attn_isa isa)
 {
+#if ATTN_EMULATED
+    /* Test-only core: the AVX-512 and NEON sets are SIMDe code compiled for
+     * AVX2+FMA, so they run wherever the AVX2 set does. */
+    if (isa == ATTN_ISA_AVX512 || isa == ATTN_ISA_NEON)
+        isa = ATTN_ISA_AVX2;
+#endif
     switch (isa) {
     case ATTN_ISA_SCALAR:
         return 1;

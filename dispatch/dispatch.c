@@ -48,24 +48,9 @@ static _Atomic(const attn_kernels *) g_active;
 
 static void fill_tables(void)
 {
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_FILL(qk_tile, isa, sym, mr, nr))
-#include "ukr/qk_tile.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_FILL(softmax_tile, isa, sym, mr, nr))
-#include "ukr/softmax_tile.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_FILL(pv_tile, isa, sym, mr, nr))
-#include "ukr/pv_tile.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_FILL(softmax_row, isa, sym, mr, nr))
-#include "ukr/softmax_row.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_FILL(pack_k_f32, isa, sym, mr, nr))
-#include "ukr/pack_k_f32.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_FILL(pack_v_f32, isa, sym, mr, nr))
-#include "ukr/pack_v_f32.inc"
-#undef ATTN_UKR
+#define ATTN_EACH(slot, type, isa, sym, mr, nr) ATTN_FILL(slot, isa, sym, mr, nr)
+#include "ukr/all.h"
+#undef ATTN_EACH
 
     /* A set counts as built when its folder was compiled in, even if it
      * lists no kernel yet for some slot: those slots run the scalar kernel. */
@@ -78,13 +63,8 @@ static void fill_tables(void)
     for (int i = 0; i < ATTN_ISA_COUNT; i++) {
         attn_kernels *t = &g_tables[i];
         t->isa = (attn_isa)i;
-#define ATTN_INHERIT(slot) if (!t->slot.fn) t->slot = s->slot;
-        ATTN_INHERIT(qk_tile)
-        ATTN_INHERIT(softmax_tile)
-        ATTN_INHERIT(pv_tile)
-        ATTN_INHERIT(softmax_row)
-        ATTN_INHERIT(pack_k_f32)
-        ATTN_INHERIT(pack_v_f32)
+#define ATTN_INHERIT(slot, type) if (!t->slot.fn) t->slot = s->slot;
+        ATTN_SLOTS(ATTN_INHERIT)
 #undef ATTN_INHERIT
     }
 }

@@ -8,8 +8,8 @@
  *
  * Every kernel is listed once in kernels/ukr/<slot>.inc as
  *     ATTN_UKR(isa, symbol, mr, nr)
- * and that list feeds the prototypes below, the dispatch tables, the tests and
- * the bench, so a kernel cannot exist untested. The first entry of an ISA in a
+ * and that list, through kernels/ukr/all.h, feeds the prototypes below, the
+ * dispatch tables, the tests and the bench, so a kernel cannot exist untested. The first entry of an ISA in a
  * list is the one that ISA's table uses; a slot an ISA does not list falls back
  * to the scalar kernel.
  *
@@ -106,24 +106,18 @@ typedef void attn_pack_v_f32_fn(size_t n, size_t dv, const float *v, size_t ldv,
                                 float *vp);
 
 /* Prototypes of every listed kernel. */
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_qk_tile_fn sym;)
-#include "ukr/qk_tile.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_softmax_tile_fn sym;)
-#include "ukr/softmax_tile.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_pv_tile_fn sym;)
-#include "ukr/pv_tile.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_softmax_row_fn sym;)
-#include "ukr/softmax_row.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_pack_k_f32_fn sym;)
-#include "ukr/pack_k_f32.inc"
-#undef ATTN_UKR
-#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(attn_pack_v_f32_fn sym;)
-#include "ukr/pack_v_f32.inc"
-#undef ATTN_UKR
+#define ATTN_EACH(slot, type, isa, sym, mr, nr) type sym;
+#include "ukr/all.h"
+#undef ATTN_EACH
+
+/* Every slot of a kernel table: X(slot, fn_type). */
+#define ATTN_SLOTS(X)                                                          \
+    X(qk_tile, attn_qk_tile_fn)                                                \
+    X(softmax_tile, attn_softmax_tile_fn)                                      \
+    X(pv_tile, attn_pv_tile_fn)                                                \
+    X(softmax_row, attn_softmax_row_fn)                                        \
+    X(pack_k_f32, attn_pack_k_f32_fn)                                          \
+    X(pack_v_f32, attn_pack_v_f32_fn)
 
 /* One slot of a kernel table: the function, its symbol name and blocking. */
 #define ATTN_SLOT(type)                                                        \
@@ -137,12 +131,9 @@ typedef void attn_pack_v_f32_fn(size_t n, size_t dv, const float *v, size_t ldv,
 /* A complete kernel set: every slot non-NULL (scalar where the ISA has none). */
 typedef struct attn_kernels {
     attn_isa isa;
-    ATTN_SLOT(attn_qk_tile_fn) qk_tile;
-    ATTN_SLOT(attn_softmax_tile_fn) softmax_tile;
-    ATTN_SLOT(attn_pv_tile_fn) pv_tile;
-    ATTN_SLOT(attn_softmax_row_fn) softmax_row;
-    ATTN_SLOT(attn_pack_k_f32_fn) pack_k_f32;
-    ATTN_SLOT(attn_pack_v_f32_fn) pack_v_f32;
+#define ATTN_SLOT_FIELD(slot, type) ATTN_SLOT(type) slot;
+    ATTN_SLOTS(ATTN_SLOT_FIELD)
+#undef ATTN_SLOT_FIELD
 } attn_kernels;
 
 /* The kernel set in use: one atomic load; callers keep the pointer for the
