@@ -122,6 +122,27 @@ typedef struct attn_options {
      * OpenMP threads; < 0 → ATTN_ERR_ARG. Called from inside an active OpenMP
      * parallel region, the call runs on the calling thread only. */
     int num_threads;
+
+    /* ---- masks and score modifiers (all zero = off). For query row i, with
+     * diagonal position p = i + len − Lq (len = kv_len[b] or Lk), and key j:
+     *   s = scale · q·k
+     *   if softcap > 0:   s = softcap · tanh(s / softcap)
+     *   s += alibi_slopes[h] · (j − p)           (when alibi_slopes != NULL)
+     *   s += bias[b, h, i, j]                    (when bias != NULL; −inf masks)
+     * then key j is masked when j ≥ len, or causal and j > p, or
+     * window_left > 0 and j < p − window_left, or window_right > 0 and
+     * j > p + window_right. With sinks, the softmax runs over the visible
+     * scores plus sinks[h], whose column is then dropped:
+     *   out = Σ exp(s_j − m)·v_j / (Σ exp(s_j − m) + exp(sinks[h] − m))
+     * and lse includes the sink (a row with no visible key: out 0, lse =
+     * sinks[h]). Every kernel set applies these inside its tile loop; K/V
+     * blocks wholly outside a row tile's causal/window range are skipped. */
+    int32_t window_left;      /* keys further left of the diagonal than this are masked; 0 = unbounded; < 0 → ATTN_ERR_ARG */
+    int32_t window_right;     /* keys further right than this are masked; 0 = unbounded; < 0 → ATTN_ERR_ARG */
+    const attn_tensor *bias;  /* f32 or f16, shape [B or 1, Hq or 1, Lq, Lk], any strides (0 broadcasts) */
+    const float *alibi_slopes;/* [Hq] or NULL */
+    float softcap;            /* 0 = off; > 0 caps; < 0 or NaN → ATTN_ERR_ARG */
+    const float *sinks;       /* [Hq] logits joining each row's denominator, or NULL */
 } attn_options;
 
 /*
@@ -145,9 +166,11 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
  *          (scale 0 → 1/sqrt(D), like opt.scale; GQA as attn_forward).
  * attn_scale: x *= scale in place (a literal multiply: 0 gives 0), x f32.
  * attn_softmax: in place, row-wise, max-subtracted softmax of f32 scores
- *          [B, H, Lq, Lk], with the causal and kv_len masks of opt (masked
- *          entries become exactly 0; a row with no visible key becomes all 0).
- *          Writes opt->lse when given. Never applies a scale.
+ *          [B, H, Lq, Lk], with every mask and modifier of opt (causal,
+ *          kv_len, window, softcap, ALiBi, bias, sinks) applied to the scores
+ *          as in attn_forward (masked entries become exactly 0; a row with no
+ *          visible key becomes all 0). Writes opt->lse when given. Never
+ *          applies a scale.
  * attn_pv: out[b,h,i,:] = Σ_j probs[b,h,i,j] · v[b,h/(Hq/Hkv),j,:],
  *          probs f32 [B, Hq, Lq, Lk], out f32 [B, Hq, Lq, Dv].
  */

@@ -3,21 +3,24 @@
  *
  * Work items are tiles of query rows (plan.c): `rows` positions × the g =
  * Hq/Hkv query heads that share a K/V head, row t of a tile being position
- * i0 + t/g of head hk·g + t%g. Items run in parallel (OpenMP, dynamic).
- * For each item, K/V are swept in blocks of kc keys, aligned to multiples of
+ * i0 + t/g of head hk·g + t%g, so each K/V block is packed once for the
+ * whole group (GQA). Items run in parallel (OpenMP, dynamic schedule); the
+ * tiling depends on the shape and the machine only, never on the thread
+ * count, so results are bitwise identical for any num_threads.
+ *
+ * For each item, K/V are swept in blocks of kc keys aligned to multiples of
  * kc in absolute key position; each block is packed once and visited by
- * every mr-row block of the tile: S = Q·Kᵀ (qk_tile), masks written into S
- * as −inf, online softmax (softmax_tile), O = α⊙O + P·V (pv_tile). Row
- * blocks that see no key of a block are skipped; a masked score contributes
- * exactly nothing (exp(−inf) = 0, α = 1), so a row's arithmetic does not
- * depend on the tile it sits in, and results are bitwise identical for any
- * thread count. Extra memory: one workspace per thread, O(tile), whatever
- * the sequence lengths.
+ * every mr-row block of the tile over the union of those rows' visible keys
+ * (its start aligned to ATTN_SPAN_ALIGN keys within the block, so the lanes
+ * of every sum keep their place): S = Q·Kᵀ (qk_tile), score modifiers
+ * (softcap, ALiBi, bias), masks written into S as −inf, online softmax
+ * (softmax_tile), O = α⊙O + P·V (pv_tile). Row blocks that see no key of a
+ * block are skipped, so causal and sliding-window runs cost what they see.
  *
  * Masked keys: keys at or past kv_len are never read. A key that a row
- * cannot see but that shares a block with rows that can (causal diagonal)
- * gets P = 0; if that key's V holds NaN or inf, 0·V would poison the row,
- * so such blocks are accumulated row by row over each row's own key range.
+ * cannot see but that shares a block with rows that can gets P = 0; if that
+ * key's V holds NaN or inf, 0·V would poison the row, so such blocks are
+ * accumulated row by row over each row's own visible runs of keys.
  */
 #include <math.h>
 #include <string.h>
@@ -26,49 +29,59 @@
 
 #include "internal.h"
 
+/* Sub-block starts are multiples of this many keys (× the panel width). */
+#define ATTN_SPAN_ALIGN 64
+
 typedef struct fwd_call {
     const attn_kernels *kt;
     attn_dims d;
     attn_plan plan;
-    size_t g, tiles_per_head; /* query heads per K/V head; tiles along Lq */
+    attn_mods mods;
+    size_t g, tiles_per_head, span_align;
     float scale;
-    int causal;
-    const int32_t *kv_len;
     const attn_tensor *q, *k, *v, *out, *lse;
 } fwd_call;
 
 typedef struct fwd_ws {
-    float *q;      /* R × D, scaled Q rows of the tile            */
-    float *kp;     /* packed K block: kcp × D                     */
-    float *s;      /* scores/probabilities of one row block: mb × kc */
-    float *o;      /* R × Dv accumulator                          */
-    float *mx, *l, *alpha; /* R each: running max, sum, rescale   */
-    size_t *lo, *hi;       /* R each: visible keys of the row     */
+    float *q;              /* R × D, scaled Q rows of the tile               */
+    float *kp;             /* packed K block: kcp × D                        */
+    float *s;              /* scores → probabilities of one row block: mb × kc */
+    float *s_mask;         /* copy of s before the softmax (NaN-V fallback)   */
+    float *o;              /* R × Dv accumulator                             */
+    float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
+    size_t *lo, *hi;       /* R each: visible keys of the row                */
 } fwd_ws;
 
+/* Item coordinates. */
+typedef struct fwd_item {
+    size_t b, hk, i0, len;
+} fwd_item;
+
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats → 64 B */
+
+static size_t gcd(size_t a, size_t b) { return b ? gcd(b, a % b) : a; }
 
 /* Per-thread workspace size in bytes (0 on overflow), and its carving. */
 static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
 {
     const size_t R = c->plan.rows * c->g, D = c->d.D, Dv = c->d.Dv;
-    const size_t nr = c->kt->qk_tile.nr, mb = c->kt->qk_tile.mr;
-    const size_t kcp = (c->plan.kc + nr - 1) / nr * nr;
-    const size_t parts[9] = {align16(R * D), align16(kcp * D), align16(mb * c->plan.kc),
-                             align16(R * Dv), align16(R), align16(R), align16(R),
-                             align16(R * 2), align16(R * 2)};
+    const size_t nr = c->kt->qk_tile.nr, mb = c->kt->qk_tile.mr, kc = c->plan.kc;
+    const size_t kcp = (kc + nr - 1) / nr * nr;
+    const size_t parts[10] = {align16(R * D), align16(kcp * D), align16(mb * kc),
+                              align16(mb * kc), align16(R * Dv), align16(R),
+                              align16(R), align16(R), align16(R * 2), align16(R * 2)};
+    float *ptr[10];
     size_t off = 0;
-    float *ptr[9];
-    for (int i = 0; i < 9; i++) {
+    for (int i = 0; i < 10; i++) {
         ptr[i] = base ? (float *)(void *)(base + off * sizeof(float)) : NULL;
         if (parts[i] > ((size_t)-1) / 8 - off)
             return 0;
         off += parts[i];
     }
     if (w) {
-        w->q = ptr[0], w->kp = ptr[1], w->s = ptr[2], w->o = ptr[3];
-        w->mx = ptr[4], w->l = ptr[5], w->alpha = ptr[6];
-        w->lo = (size_t *)(void *)ptr[7], w->hi = (size_t *)(void *)ptr[8];
+        w->q = ptr[0], w->kp = ptr[1], w->s = ptr[2], w->s_mask = ptr[3], w->o = ptr[4];
+        w->mx = ptr[5], w->l = ptr[6], w->alpha = ptr[7];
+        w->lo = (size_t *)(void *)ptr[8], w->hi = (size_t *)(void *)ptr[9];
     }
     return off * sizeof(float);
 }
@@ -82,87 +95,132 @@ static int any_nonfinite(size_t n, size_t dv, const float *v, size_t ldv)
 {
     int bad = 0;
     for (size_t j = 0; j < n; j++)
-        for (size_t c = 0; c < dv; c++)
-            bad |= !isfinite(v[j * ldv + c]);
+        for (size_t cc = 0; cc < dv; cc++)
+            bad |= !isfinite(v[j * ldv + cc]);
     return bad;
 }
 
+/* O row += its visible runs of P·V (runs = maximal spans where the saved
+ * scores are not −inf); the first call carries the rescale factor. */
+static void pv_by_runs(const fwd_call *c, const float *p, const float *smask,
+                       size_t n, const float *v, size_t ldv, float *o,
+                       const float *alpha)
+{
+    attn_pv_tile_fn *const pv = c->kt->pv_tile.fn;
+    int first = 1;
+    for (size_t a = 0; a < n;) {
+        while (a < n && smask[a] == -INFINITY)
+            a++;
+        size_t b = a;
+        while (b < n && smask[b] != -INFINITY)
+            b++;
+        if (b > a) {
+            pv(1, b - a, c->d.Dv, p + a, 0, v + a * ldv, ldv, o, c->d.Dv,
+               first ? alpha : NULL, 0);
+            first = 0;
+        }
+        a = b;
+    }
+    if (first && alpha)
+        pv(1, 0, c->d.Dv, p, 0, v, ldv, o, c->d.Dv, alpha, 0);
+}
+
 /* One mr-row block of the tile against K/V block [j0, j0 + nb). */
-static void row_block(const fwd_call *c, fwd_ws *w, size_t t0, size_t m,
-                      size_t j0, size_t nb, const float *vblk, size_t ldv,
+static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
+                      size_t m, size_t j0, size_t nb, const float *vblk, size_t ldv,
                       int *v_bad)
 {
     const attn_kernels *kt = c->kt;
-    const size_t D = c->d.D, Dv = c->d.Dv, kc = c->plan.kc, j1 = j0 + nb;
-    int partial = 0, any = 0;
+    const size_t D = c->d.D, Dv = c->d.Dv, kc = c->plan.kc, g = c->g;
+    /* union of the rows' visible keys within the block */
+    size_t a = j0 + nb, b = j0;
     for (size_t r = t0; r < t0 + m; r++) {
-        const size_t lo = w->lo[r], hi = w->hi[r];
-        const int sees = lo < hi && lo < j1 && hi > j0;
-        any |= sees;
-        partial |= !sees || lo > j0 || hi < j1;
+        const size_t lo = w->lo[r] > j0 ? w->lo[r] : j0;
+        const size_t hi = w->hi[r] < j0 + nb ? w->hi[r] : j0 + nb;
+        if (lo < hi) {
+            a = lo < a ? lo : a;
+            b = hi > b ? hi : b;
+        }
     }
-    if (!any)
+    if (a >= b)
         return;
+    a = j0 + (a - j0) / c->span_align * c->span_align;
+    const size_t n = b - a;
+    int partial = 0;
+    for (size_t r = t0; r < t0 + m; r++)
+        partial |= w->lo[r] > a || w->hi[r] < b;
 
-    kt->qk_tile.fn(m, nb, D, w->q + t0 * D, D, w->kp, w->s, kc);
-    if (partial) {
+    float *s = w->s;
+    kt->qk_tile.fn(m, n, D, w->q + t0 * D, D, w->kp + (a - j0) * D, s, kc);
+    if (c->mods.scores)
         for (size_t r = 0; r < m; r++) {
-            float *srow = w->s + r * kc;
+            const size_t t = t0 + r;
+            attn_score_mods(&c->mods, it->b, it->hk * g + t % g, it->i0 + t / g,
+                            it->len, a, n, s + r * kc);
+        }
+    if (partial)
+        for (size_t r = 0; r < m; r++) {
             const size_t lo = w->lo[t0 + r], hi = w->hi[t0 + r];
-            for (size_t j = 0; j < nb; j++)
-                if (j0 + j < lo || j0 + j >= hi)
+            float *srow = s + r * kc;
+            for (size_t j = 0; j < n; j++)
+                if (a + j < lo || a + j >= hi)
                     srow[j] = -INFINITY;
         }
-    }
-    const int rescale = kt->softmax_tile.fn(m, nb, w->s, kc, w->mx + t0,
-                                            w->l + t0, w->alpha + t0);
-    const size_t pmr = kt->pv_tile.mr;
-    if (partial && *v_bad < 0)
+    /* a masked key (by range or by a −inf bias) with NaN/inf V: keep the
+     * mask to accumulate each row over its visible keys only */
+    const int maskable = partial || c->mods.bias;
+    if (maskable && *v_bad < 0)
         *v_bad = any_nonfinite(nb, Dv, vblk, ldv);
-    if (partial && *v_bad) {
-        /* row by row, each over its own visible keys only */
-        for (size_t r = 0; r < m; r++) {
-            const size_t lo = w->lo[t0 + r], hi = w->hi[t0 + r];
-            const size_t a = lo > j0 ? lo - j0 : 0;
-            const size_t b = hi < j1 ? (hi > j0 ? hi - j0 : 0) : nb;
-            kt->pv_tile.fn(1, b > a ? b - a : 0, Dv, w->s + r * kc + a, kc,
-                           vblk + a * ldv, ldv, w->o + (t0 + r) * Dv, Dv,
-                           rescale ? w->alpha + t0 + r : NULL, 0);
-        }
+    const int by_runs = maskable && *v_bad;
+    if (by_runs)
+        for (size_t r = 0; r < m; r++)
+            memcpy(w->s_mask + r * kc, s + r * kc, n * sizeof(float));
+
+    const int rescale = kt->softmax_tile.fn(m, n, s, kc, w->mx + t0, w->l + t0,
+                                            w->alpha + t0);
+    const float *v = vblk + (a - j0) * ldv;
+    if (by_runs) {
+        for (size_t r = 0; r < m; r++)
+            pv_by_runs(c, s + r * kc, w->s_mask + r * kc, n, v, ldv,
+                       w->o + (t0 + r) * Dv, rescale ? w->alpha + t0 + r : NULL);
         return;
     }
+    const size_t pmr = kt->pv_tile.mr;
     for (size_t r = 0; r < m; r += pmr) {
         const size_t mm = m - r < pmr ? m - r : pmr;
-        kt->pv_tile.fn(mm, nb, Dv, w->s + r * kc, kc, vblk, ldv,
-                       w->o + (t0 + r) * Dv, Dv, rescale ? w->alpha + t0 + r : NULL, 0);
+        kt->pv_tile.fn(mm, n, Dv, s + r * kc, kc, v, ldv, w->o + (t0 + r) * Dv, Dv,
+                       rescale ? w->alpha + t0 + r : NULL, 0);
     }
 }
 
-static void run_item(const fwd_call *c, fwd_ws *w, size_t item)
+static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
 {
     const attn_kernels *kt = c->kt;
     const size_t D = c->d.D, Dv = c->d.Dv, Lq = c->d.Lq, g = c->g;
-    const size_t tile = item % c->tiles_per_head;
-    const size_t bh = item / c->tiles_per_head;
-    const size_t b = bh / c->d.Hkv, hk = bh % c->d.Hkv;
-    const size_t i0 = tile * c->plan.rows;
-    const size_t i1 = i0 + c->plan.rows < Lq ? i0 + c->plan.rows : Lq;
-    const size_t R = (i1 - i0) * g;
-    const size_t len = c->kv_len ? (size_t)c->kv_len[b] : c->d.Lk;
+    const size_t bh = index / c->tiles_per_head;
+    fwd_item it;
+    it.b = bh / c->d.Hkv;
+    it.hk = bh % c->d.Hkv;
+    it.i0 = index % c->tiles_per_head * c->plan.rows;
+    it.len = attn_mods_len(&c->mods, it.b);
+    const size_t i1 = it.i0 + c->plan.rows < Lq ? it.i0 + c->plan.rows : Lq;
+    const size_t R = (i1 - it.i0) * g;
 
     size_t kmin = (size_t)-1, kmax = 0;
     for (size_t t = 0; t < R; t++) {
-        const size_t i = i0 + t / g, h = hk * g + t % g;
-        const float *qrow = at(c->q, b, h, i);
+        const size_t i = it.i0 + t / g, h = it.hk * g + t % g;
+        const float *qrow = at(c->q, it.b, h, i);
         for (size_t dd = 0; dd < D; dd++)
             w->q[t * D + dd] = c->scale * qrow[dd];
-        attn_row_range(c->causal, len, Lq, i, &w->lo[t], &w->hi[t]);
+        attn_row_range(&c->mods, it.len, i, &w->lo[t], &w->hi[t]);
         if (w->lo[t] < w->hi[t]) {
             kmin = w->lo[t] < kmin ? w->lo[t] : kmin;
             kmax = w->hi[t] > kmax ? w->hi[t] : kmax;
         }
-        w->mx[t] = -INFINITY;
-        w->l[t] = 0.0f;
+        /* a sink is a key with logit sinks[h] and a zero value */
+        const float sink = c->mods.sinks ? c->mods.sinks[h] : -INFINITY;
+        w->mx[t] = sink;
+        w->l[t] = sink == -INFINITY ? 0.0f : 1.0f;
     }
     memset(w->o, 0, R * Dv * sizeof(float));
 
@@ -170,28 +228,26 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t item)
     const size_t ldk = (size_t)c->k->stride[2], ldv = (size_t)c->v->stride[2];
     for (size_t j0 = kmax > kmin ? kmin / kc * kc : kmax; j0 < kmax; j0 += kc) {
         const size_t nb = kmax - j0 < kc ? kmax - j0 : kc;
-        kt->pack_k_f32.fn(nb, D, at(c->k, b, hk, j0), ldk, w->kp, kt->qk_tile.nr);
-        const float *vblk = at(c->v, b, hk, j0);
-        int v_bad = -1; /* unknown until a partial row block needs it */
+        kt->pack_k_f32.fn(nb, D, at(c->k, it.b, it.hk, j0), ldk, w->kp, kt->qk_tile.nr);
+        const float *vblk = at(c->v, it.b, it.hk, j0);
+        int v_bad = -1; /* unknown until a row block needs it */
         for (size_t t0 = 0; t0 < R; t0 += mb)
-            row_block(c, w, t0, R - t0 < mb ? R - t0 : mb, j0, nb, vblk, ldv, &v_bad);
+            row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, j0, nb, vblk, ldv, &v_bad);
     }
 
     for (size_t t = 0; t < R; t++) {
-        const size_t i = i0 + t / g, h = hk * g + t % g;
-        float *orow = (float *)at(c->out, b, h, i);
-        const int none = w->mx[t] == -INFINITY;
+        const size_t i = it.i0 + t / g, h = it.hk * g + t % g;
+        float *orow = (float *)at(c->out, it.b, h, i);
+        /* l = 0 exactly when no key (nor sink) carries weight */
+        const int none = w->l[t] == 0.0f;
         const float inv = none ? 0.0f : 1.0f / w->l[t];
         for (size_t cc = 0; cc < Dv; cc++)
             orow[cc] = none ? 0.0f : w->o[t * Dv + cc] * inv;
         if (c->lse)
-            *(float *)at(c->lse, b, h, i) = none ? -INFINITY : w->mx[t] + logf(w->l[t]);
+            *(float *)at(c->lse, it.b, h, i) = none ? -INFINITY : w->mx[t] + logf(w->l[t]);
     }
 }
 
-/* Rows of an empty key range (Lk = 0 or kv_len = 0 everywhere) need no
- * workspace, but the general path handles them too; only B/Hq/Lq = 0 is a
- * no-op. */
 ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
                                   const attn_tensor *v, const attn_tensor *out,
                                   const attn_options *opt)
@@ -207,16 +263,16 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
     c.kt = attn_active_kernels();
     c.g = c.d.Hq / c.d.Hkv;
     c.scale = attn_resolve_scale(opt ? opt->scale : 0.0f, c.d.D);
-    c.causal = opt && opt->causal;
-    c.kv_len = opt ? opt->kv_len : NULL;
+    attn_mods_init(&c.mods, opt, &c.d);
     c.q = q, c.k = k, c.v = v, c.out = out;
     c.lse = opt ? opt->lse : NULL;
+    const size_t nr = c.kt->qk_tile.nr;
+    c.span_align = ATTN_SPAN_ALIGN / gcd(ATTN_SPAN_ALIGN, nr) * nr;
 
-    const int want = attn_thread_count(opt ? opt->num_threads : 0, (size_t)-1);
-    attn_plan_forward(c.kt, attn_topology(), &c.d, want, &c.plan);
+    attn_plan_forward(c.kt, attn_topology(), &c.d, &c.plan);
     c.tiles_per_head = (c.d.Lq + c.plan.rows - 1) / c.plan.rows;
     const size_t items = c.d.B * c.d.Hkv * c.tiles_per_head;
-    const int nt = (size_t)want < items ? want : (int)items;
+    const int nt = attn_thread_count(opt ? opt->num_threads : 0, items);
 
     const size_t per = ws_bytes(&c, NULL, NULL);
     if (per == 0 || per > ((size_t)-1) / (size_t)nt)
@@ -231,8 +287,8 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
         fwd_ws w;
         ws_bytes(&c, &w, ws + per * (size_t)omp_get_thread_num());
         #pragma omp for schedule(dynamic, 1)
-        for (long long it = 0; it < (long long)items; it++)
-            run_item(&c, &w, (size_t)it);
+        for (long long i = 0; i < (long long)items; i++)
+            run_item(&c, &w, (size_t)i);
     }
     attn_free(ws);
     return ATTN_OK;

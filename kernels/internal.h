@@ -62,11 +62,11 @@ typedef struct attn_plan {
     size_t kc;   /* keys per K/V block; a multiple of the qk kernel's nr */
 } attn_plan;
 
-/* Tile sizes from the cache sizes and the kernels' mr/nr. kc depends on the
- * shape and the machine only (it fixes the arithmetic); rows may also follow
- * the thread count (it does not change any row's arithmetic). */
+/* Tile sizes from the cache sizes and the kernels' mr/nr. They depend on
+ * the shape and the machine only, never on the thread count, so the
+ * arithmetic of every row is the same whatever the number of threads. */
 void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
-                       const attn_dims *dims, int threads, attn_plan *plan);
+                       const attn_dims *dims, attn_plan *plan);
 
 /* Threads for a call with `items` independent work items: 1 inside an active
  * OpenMP parallel region, else min(requested or the physical cores, items). */
@@ -76,18 +76,49 @@ int attn_thread_count(int requested, size_t items);
 void *attn_alloc(size_t n);
 void attn_free(void *p);
 
-/* Visible keys of query row i: [lo, hi). len = the batch's key count. */
-static inline void attn_row_range(int causal, size_t len, size_t Lq, size_t i,
+/* The masks and score modifiers of one call (attn_options), resolved. */
+typedef struct attn_mods {
+    size_t Lq, Lk;
+    int causal;
+    const int32_t *kv_len;
+    size_t window_left, window_right; /* 0 = unbounded */
+    const attn_tensor *bias;
+    const float *alibi, *sinks;
+    float softcap;
+    int scores; /* softcap, ALiBi or bias: scores need attn_score_mods() */
+} attn_mods;
+
+void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d);
+
+/* Key count of batch b. */
+static inline size_t attn_mods_len(const attn_mods *m, size_t b)
+{
+    return m->kv_len ? (size_t)m->kv_len[b] : m->Lk;
+}
+
+/* Visible keys of query row i of a batch with len keys: [lo, hi), lo ≥ hi
+ * when none. Diagonal position p = i + len − Lq (bottom-right aligned). */
+static inline void attn_row_range(const attn_mods *m, size_t len, size_t i,
                                   size_t *lo, size_t *hi)
 {
-    *lo = 0;
-    *hi = len;
-    if (causal) {
-        /* row i sees keys j <= i + len - Lq (bottom-right aligned) */
-        const int64_t p = (int64_t)i + (int64_t)len - (int64_t)Lq;
-        *hi = p < 0 ? 0 : ((size_t)p + 1 < len ? (size_t)p + 1 : len);
-    }
+    const int64_t p = (int64_t)i + (int64_t)len - (int64_t)m->Lq;
+    int64_t a = 0, b = (int64_t)len;
+    if (m->causal && p + 1 < b)
+        b = p + 1;
+    if (m->window_right && p + (int64_t)m->window_right + 1 < b)
+        b = p + (int64_t)m->window_right + 1;
+    if (m->window_left && p - (int64_t)m->window_left > a)
+        a = p - (int64_t)m->window_left;
+    if (b < a)
+        b = a;
+    *lo = (size_t)a;
+    *hi = (size_t)b;
 }
+
+/* softcap, ALiBi and bias on the scores s[0..n) of row (b, h, i), keys
+ * j0..j0+n−1 (masks are not applied here). */
+void attn_score_mods(const attn_mods *m, size_t b, size_t h, size_t i, size_t len,
+                     size_t j0, size_t n, float *s);
 
 /* Default scale: 0 means 1/sqrt(D). */
 float attn_resolve_scale(float scale, size_t D);

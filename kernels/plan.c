@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-enum { KC_MAX = 512, TILE_ROWS_MAX = 256 };
+enum { KC_MAX = 512, TILE_ROWS_MAX = 256, MIN_ITEMS = 64 };
 
 static size_t clampz(size_t x, size_t lo, size_t hi)
 {
@@ -21,7 +21,7 @@ static size_t clampz(size_t x, size_t lo, size_t hi)
 }
 
 void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
-                       const attn_dims *d, int threads, attn_plan *plan)
+                       const attn_dims *d, attn_plan *plan)
 {
     const size_t nr = kt->qk_tile.nr, mr = kt->qk_tile.mr;
     const size_t row_bytes = 4 * (d->D + d->Dv);
@@ -34,18 +34,15 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
 
     /* The Q tile and its O accumulator take about a quarter of L2. */
     const size_t g = d->Hkv ? d->Hq / d->Hkv : 1;
-    size_t tile_rows = clampz(l2 / 4 / row_bytes, mr, TILE_ROWS_MAX);
-    size_t rows = tile_rows / (g ? g : 1);
-    if (rows < 1)
-        rows = 1;
+    const size_t tile_rows = clampz(l2 / 4 / row_bytes, mr, TILE_ROWS_MAX);
+    size_t rows = tile_rows / g > 0 ? tile_rows / g : 1;
     if (rows > d->Lq && d->Lq > 0)
         rows = d->Lq;
-    /* Enough work items to keep every thread busy (a causal split is uneven:
-     * aim for several items per thread), but no fewer rows than one mr
-     * block. This changes no row's arithmetic. */
+    /* Enough work items for a many-core machine (a causal split is uneven),
+     * but no fewer rows than one mr block. The shape alone decides. */
     const size_t heads = d->B * d->Hkv;
     const size_t min_rows = (mr + g - 1) / g;
-    while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < 4 * (size_t)threads)
+    while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < MIN_ITEMS)
         rows = rows / 2 > min_rows ? rows / 2 : min_rows;
     plan->rows = rows;
 }

@@ -51,8 +51,7 @@ ATTN_API attn_status attn_qk(const attn_tensor *q, const attn_tensor *k,
     const float sc = attn_resolve_scale(scale, d.D);
     const size_t mr = kt->qk_tile.mr, nr = kt->qk_tile.nr, g = d.Hq / d.Hkv;
     attn_plan plan;
-    const int want_t = attn_thread_count(0, (size_t)-1);
-    attn_plan_forward(kt, attn_topology(), &d, want_t, &plan);
+    attn_plan_forward(kt, attn_topology(), &d, &plan);
     const size_t kc = plan.kc, kcp = (kc + nr - 1) / nr * nr;
     const size_t tiles = (d.Lq + mr - 1) / mr, items = d.B * d.Hq * tiles;
     const int nt = attn_thread_count(0, items);
@@ -111,6 +110,35 @@ ATTN_API attn_status attn_scale(const attn_tensor *x, float scale)
     return ATTN_OK;
 }
 
+/* One row of attn_softmax: modifiers, masks, softmax (with the sink in the
+ * denominator), lse. */
+static float softmax_one_row(const attn_kernels *kt, const attn_mods *m, float *row,
+                             size_t b, size_t h, size_t i)
+{
+    const size_t len = attn_mods_len(m, b);
+    size_t lo, hi;
+    attn_row_range(m, len, i, &lo, &hi);
+    if (m->scores)
+        attn_score_mods(m, b, h, i, len, lo, hi - lo, row + lo);
+    float lse = kt->softmax_row.fn(hi - lo, row + lo);
+    for (size_t j = 0; j < lo; j++)
+        row[j] = 0.0f;
+    for (size_t j = hi; j < m->Lk; j++)
+        row[j] = 0.0f;
+    if (m->sinks) {
+        /* the sink joins the denominator: lse' = logaddexp(lse, sink), and the
+         * visible weights shrink by exp(lse − lse') */
+        const float sink = m->sinks[h];
+        const float hi_ = lse > sink ? lse : sink, lo_ = lse > sink ? sink : lse;
+        const float total = lo_ == -INFINITY ? hi_ : hi_ + log1pf(expf(lo_ - hi_));
+        const float shrink = lse == -INFINITY ? 0.0f : expf(lse - total);
+        for (size_t j = lo; j < hi; j++)
+            row[j] *= shrink;
+        lse = (isnan(lse) || isnan(sink)) ? NAN : total;
+    }
+    return lse;
+}
+
 ATTN_API attn_status attn_softmax(const attn_tensor *scores, const attn_options *opt)
 {
     static const char fn[] = "attn_softmax";
@@ -125,25 +153,16 @@ ATTN_API attn_status attn_softmax(const attn_tensor *scores, const attn_options 
     if (rows == 0)
         return ATTN_OK;
     const attn_kernels *kt = attn_active_kernels();
-    const int causal = opt && opt->causal;
-    const int32_t *kv_len = opt ? opt->kv_len : NULL;
+    attn_mods mods;
+    attn_mods_init(&mods, opt, &d);
     const attn_tensor *lse = opt ? opt->lse : NULL;
     const int nt = attn_thread_count(opt ? opt->num_threads : 0, rows);
 
     #pragma omp parallel for num_threads(nt) schedule(static)
     for (long long r = 0; r < (long long)rows; r++) {
-        size_t b, h, i, lo, hi;
+        size_t b, h, i;
         row_index(scores, (size_t)r, &b, &h, &i);
-        const size_t len = kv_len ? (size_t)kv_len[b] : d.Lk;
-        attn_row_range(causal, len, d.Lq, i, &lo, &hi);
-        float *row = row_ptr(scores, b, h, i);
-        if (hi < lo)
-            hi = lo;
-        const float l = kt->softmax_row.fn(hi - lo, row + lo);
-        for (size_t j = 0; j < lo; j++)
-            row[j] = 0.0f;
-        for (size_t j = hi; j < d.Lk; j++)
-            row[j] = 0.0f;
+        const float l = softmax_one_row(kt, &mods, row_ptr(scores, b, h, i), b, h, i);
         if (lse)
             *row_ptr(lse, b, h, i) = l;
     }

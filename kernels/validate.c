@@ -203,6 +203,29 @@ attn_status attn_check_options(const char *fn, const attn_options *opt,
             if (opt->kv_len[b] < 0 || (size_t)opt->kv_len[b] > d->Lk)
                 return attn_error(ATTN_ERR_ARG, "%s: opt.kv_len[%zu] = %d is outside "
                                   "0..Lk (%zu)", fn, b, (int)opt->kv_len[b], d->Lk);
+    if (opt->window_left < 0 || opt->window_right < 0)
+        return attn_error(ATTN_ERR_ARG, "%s: opt.window_left = %d, opt.window_right "
+                          "= %d: windows are >= 0 (0 = unbounded)", fn,
+                          (int)opt->window_left, (int)opt->window_right);
+    if (!(opt->softcap >= 0.0f) || isinf(opt->softcap))
+        return attn_error(ATTN_ERR_ARG, "%s: opt.softcap = %g: must be finite and "
+                          ">= 0 (0 = off)", fn, (double)opt->softcap);
+    if (opt->bias) {
+        const attn_tensor *t = opt->bias;
+        attn_status s = attn_check_tensor(fn, "opt.bias", t, 0);
+        if (s)
+            return s;
+        if (t->dtype != ATTN_F32 && t->dtype != ATTN_F16)
+            return attn_error(ATTN_ERR_DTYPE, "%s: opt.bias must be f32 or f16", fn);
+        if ((t->shape[0] != 1 && (size_t)t->shape[0] != d->B) ||
+            (t->shape[1] != 1 && (size_t)t->shape[1] != d->Hq) ||
+            (size_t)t->shape[2] != d->Lq || (size_t)t->shape[3] != d->Lk)
+            return attn_error(ATTN_ERR_SHAPE, "%s: opt.bias.shape = {%lld, %lld, %lld, "
+                              "%lld}, expected {%zu or 1, %zu or 1, %zu, %zu}", fn,
+                              (long long)t->shape[0], (long long)t->shape[1],
+                              (long long)t->shape[2], (long long)t->shape[3],
+                              d->B, d->Hq, d->Lq, d->Lk);
+    }
     if (opt->lse) {
         attn_status s = attn_check_tensor(fn, "opt.lse", opt->lse,
                                           ATTN_CHK_OUTPUT | ATTN_CHK_F32);
