@@ -182,6 +182,28 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
                              const attn_tensor *out);
 
 /*
+ * attn_merge: combines partial results computed over disjoint key ranges of
+ * the same queries — (outs[c], lses[c]) for c < n, each out f32 [B, H, Lq, Dv]
+ * and lse f32 [B, H, Lq, 1] as attn_forward writes them — into the result of
+ * one call over all the keys (to rounding):
+ *     M = max_c lse_c,  w_c = exp(lse_c − M),
+ *     out = Σ w_c·out_c / Σ w_c,  lse = M + log Σ w_c.
+ * A shard with lse = −inf (no visible key, e.g. an empty key range) carries
+ * no weight; if every shard has none, out = 0 and lse = −inf. `lse` may be
+ * NULL. `out` may be the very view outs[c] of one shard (merging in place);
+ * other overlaps between out and the inputs are not allowed.
+ *
+ * Context parallelism: split one sequence's keys across processes or
+ * machines, run attn_forward with opt.lse on each shard (same Q, its own
+ * K/V slice; for causal attention give each shard the positions it holds,
+ * e.g. through kv_len and a causal mask built with bias), gather the
+ * (out, lse) pairs and attn_merge them: the result equals one full call.
+ * n < 1 → ATTN_ERR_ARG; shapes must agree (ATTN_ERR_SHAPE).
+ */
+ATTN_API attn_status attn_merge(const attn_tensor *outs, const attn_tensor *lses, int n,
+                                const attn_tensor *out, const attn_tensor *lse);
+
+/*
  * Kernel sets. The best set the CPU and build support is chosen once, at the
  * first call (or attn_init()); the environment variable ATTN_ISA
  * (scalar|avx2|avx512|neon) or attn_set_isa() forces another one.

@@ -72,4 +72,34 @@ static inline uint16_t attn_f32_to_f16(float f)
     return sign | (uint16_t)(t >> 13);
 }
 
+/* dst[0..n) = scale · src[0..n) widened from dtype dt (f32, f16, bf16). */
+static inline void attn_load_row(const void *src, int dt, size_t n, float scale,
+                                 float *dst)
+{
+    if (dt == 0) {
+        const float *s = (const float *)src;
+        for (size_t j = 0; j < n; j++)
+            dst[j] = scale * s[j];
+    } else {
+        const uint16_t *s = (const uint16_t *)src;
+        for (size_t j = 0; j < n; j++)
+            dst[j] = scale * (dt == 1 ? attn_f16_to_f32(s[j]) : attn_bf16_to_f32(s[j]));
+    }
+}
+
+/* dst[0..n) (dtype dt) = scale · src[0..n), rounded to nearest even. */
+static inline void attn_store_row(void *dst, int dt, size_t n, float scale,
+                                  const float *src)
+{
+    if (dt == 0) {
+        float *d = (float *)dst;
+        for (size_t j = 0; j < n; j++)
+            d[j] = scale * src[j];
+    } else {
+        uint16_t *d = (uint16_t *)dst;
+        for (size_t j = 0; j < n; j++)
+            d[j] = dt == 1 ? attn_f32_to_f16(scale * src[j]) : attn_f32_to_bf16(scale * src[j]);
+    }
+}
+
 #endif

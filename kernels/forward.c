@@ -17,6 +17,15 @@
  * (softmax_tile), O = α⊙O + P·V (pv_tile). Row blocks that see no key of a
  * block are skipped, so causal and sliding-window runs cost what they see.
  *
+ * Split-KV (decoding): when there are too few row tiles, each tile's keys
+ * are also cut into chunks of whole blocks (plan.c), each chunk a work item
+ * writing its unnormalised (max, sum, O); a second pass merges the chunks
+ * of a row in chunk order, exactly, by their maxima.
+ *
+ * Dtypes: Q is widened and scaled into the tile, K and V are widened by the
+ * pack kernels (f32 V is read in place), O is rounded to the output dtype
+ * at the very end; everything in between is f32.
+ *
  * Masked keys: keys at or past kv_len are never read. A key that a row
  * cannot see but that shares a block with rows that can gets P = 0; if that
  * key's V holds NaN or inf, 0·V would poison the row, so such blocks are
@@ -27,6 +36,7 @@
 
 #include <omp.h>
 
+#include "convert.h"
 #include "internal.h"
 
 /* Sub-block starts are multiples of this many keys (× the panel width). */
@@ -37,9 +47,10 @@ typedef struct fwd_call {
     attn_dims d;
     attn_plan plan;
     attn_mods mods;
-    size_t g, tiles_per_head, span_align;
+    size_t g, tiles_per_head, tiles, span_align;
     float scale;
     const attn_tensor *q, *k, *v, *out, *lse;
+    float *partials; /* splits > 1: per tile, chunk and row: max, sum, O[Dv] */
 } fwd_call;
 
 typedef struct fwd_ws {
@@ -48,13 +59,14 @@ typedef struct fwd_ws {
     float *s;              /* scores → probabilities of one row block: mb × kc */
     float *s_mask;         /* copy of s before the softmax (NaN-V fallback)   */
     float *o;              /* R × Dv accumulator                             */
+    float *vp;             /* widened V block (16-bit V only): kc × Dv       */
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
 } fwd_ws;
 
-/* Item coordinates. */
+/* Work item coordinates: row tile (b, hk, i0..i1), key chunk [k0, k1). */
 typedef struct fwd_item {
-    size_t b, hk, i0, len;
+    size_t b, hk, i0, i1, len, tile, chunk, k0, k1;
 } fwd_item;
 
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats → 64 B */
@@ -67,28 +79,63 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
     const size_t R = c->plan.rows * c->g, D = c->d.D, Dv = c->d.Dv;
     const size_t nr = c->kt->qk_tile.nr, mb = c->kt->qk_tile.mr, kc = c->plan.kc;
     const size_t kcp = (kc + nr - 1) / nr * nr;
-    const size_t parts[10] = {align16(R * D), align16(kcp * D), align16(mb * kc),
-                              align16(mb * kc), align16(R * Dv), align16(R),
-                              align16(R), align16(R), align16(R * 2), align16(R * 2)};
-    float *ptr[10];
+    const size_t vp = c->v->dtype == ATTN_F32 ? 0 : kc * Dv;
+    const size_t parts[11] = {R * D, kcp * D, mb * kc, mb * kc, R * Dv, vp,
+                              R, R, R, R * 2, R * 2};
+    float *ptr[11];
     size_t off = 0;
-    for (int i = 0; i < 10; i++) {
+    for (int i = 0; i < 11; i++) {
         ptr[i] = base ? (float *)(void *)(base + off * sizeof(float)) : NULL;
-        if (parts[i] > ((size_t)-1) / 8 - off)
+        if (parts[i] > ((size_t)-1) / 16 - off)
             return 0;
-        off += parts[i];
+        off += align16(parts[i]);
     }
     if (w) {
-        w->q = ptr[0], w->kp = ptr[1], w->s = ptr[2], w->s_mask = ptr[3], w->o = ptr[4];
-        w->mx = ptr[5], w->l = ptr[6], w->alpha = ptr[7];
-        w->lo = (size_t *)(void *)ptr[8], w->hi = (size_t *)(void *)ptr[9];
+        w->q = ptr[0], w->kp = ptr[1], w->s = ptr[2], w->s_mask = ptr[3];
+        w->o = ptr[4], w->vp = ptr[5];
+        w->mx = ptr[6], w->l = ptr[7], w->alpha = ptr[8];
+        w->lo = (size_t *)(void *)ptr[9], w->hi = (size_t *)(void *)ptr[10];
     }
     return off * sizeof(float);
 }
 
-static const float *at(const attn_tensor *t, size_t a, size_t b, size_t c)
+static size_t dtype_bytes(attn_dtype t) { return t == ATTN_F32 ? 4 : 2; }
+
+static void *at(const attn_tensor *t, size_t a, size_t b, size_t c)
 {
-    return (const float *)t->data + a * t->stride[0] + b * t->stride[1] + c * t->stride[2];
+    const size_t off = a * (size_t)t->stride[0] + b * (size_t)t->stride[1] +
+                       c * (size_t)t->stride[2];
+    return (char *)t->data + off * dtype_bytes(t->dtype);
+}
+
+/* Packs keys [j0, j0 + nb) of K head (b, hk) for qk_tile. */
+static void pack_k_block(const fwd_call *c, const fwd_item *it, size_t j0, size_t nb,
+                         float *kp)
+{
+    const attn_kernels *kt = c->kt;
+    const void *src = at(c->k, it->b, it->hk, j0);
+    const size_t ldk = (size_t)c->k->stride[2], nr = kt->qk_tile.nr;
+    switch (c->k->dtype) {
+    case ATTN_F32: kt->pack_k_f32.fn(nb, c->d.D, src, ldk, kp, nr); break;
+    case ATTN_F16: kt->pack_k_f16.fn(nb, c->d.D, src, ldk, kp, nr); break;
+    case ATTN_BF16: kt->pack_k_bf16.fn(nb, c->d.D, src, ldk, kp, nr); break;
+    }
+}
+
+/* The V rows [j0, j0 + nb) as f32: in place, or widened into vp. */
+static const float *v_block(const fwd_call *c, const fwd_item *it, size_t j0,
+                            size_t nb, float *vp, size_t *ldv)
+{
+    const void *src = at(c->v, it->b, it->hk, j0);
+    *ldv = (size_t)c->v->stride[2];
+    if (c->v->dtype == ATTN_F32)
+        return src;
+    if (c->v->dtype == ATTN_F16)
+        c->kt->pack_v_f16.fn(nb, c->d.Dv, src, *ldv, vp);
+    else
+        c->kt->pack_v_bf16.fn(nb, c->d.Dv, src, *ldv, vp);
+    *ldv = c->d.Dv;
+    return vp;
 }
 
 static int any_nonfinite(size_t n, size_t dv, const float *v, size_t ldv)
@@ -193,59 +240,134 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
     }
 }
 
-static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
+static fwd_item item_at(const fwd_call *c, size_t index)
 {
-    const attn_kernels *kt = c->kt;
-    const size_t D = c->d.D, Dv = c->d.Dv, Lq = c->d.Lq, g = c->g;
-    const size_t bh = index / c->tiles_per_head;
     fwd_item it;
+    it.chunk = index % c->plan.splits;
+    it.tile = index / c->plan.splits;
+    const size_t bh = it.tile / c->tiles_per_head;
     it.b = bh / c->d.Hkv;
     it.hk = bh % c->d.Hkv;
-    it.i0 = index % c->tiles_per_head * c->plan.rows;
+    it.i0 = it.tile % c->tiles_per_head * c->plan.rows;
+    it.i1 = it.i0 + c->plan.rows < c->d.Lq ? it.i0 + c->plan.rows : c->d.Lq;
     it.len = attn_mods_len(&c->mods, it.b);
-    const size_t i1 = it.i0 + c->plan.rows < Lq ? it.i0 + c->plan.rows : Lq;
-    const size_t R = (i1 - it.i0) * g;
+    it.k0 = it.chunk * c->plan.chunk;
+    it.k1 = it.k0 + c->plan.chunk;
+    return it;
+}
 
-    size_t kmin = (size_t)-1, kmax = 0;
+/* Scaled Q rows, visible ranges (clipped to the chunk) and the running
+ * state of every row of the tile; returns the union [*kmin, *kmax). */
+static void start_tile(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t R,
+                       size_t *kmin, size_t *kmax)
+{
+    const size_t g = c->g;
+    *kmin = (size_t)-1, *kmax = 0;
     for (size_t t = 0; t < R; t++) {
-        const size_t i = it.i0 + t / g, h = it.hk * g + t % g;
-        const float *qrow = at(c->q, it.b, h, i);
-        for (size_t dd = 0; dd < D; dd++)
-            w->q[t * D + dd] = c->scale * qrow[dd];
-        attn_row_range(&c->mods, it.len, i, &w->lo[t], &w->hi[t]);
-        if (w->lo[t] < w->hi[t]) {
-            kmin = w->lo[t] < kmin ? w->lo[t] : kmin;
-            kmax = w->hi[t] > kmax ? w->hi[t] : kmax;
+        const size_t i = it->i0 + t / g, h = it->hk * g + t % g;
+        attn_load_row(at(c->q, it->b, h, i), c->q->dtype, c->d.D, c->scale,
+                      w->q + t * c->d.D);
+        size_t lo, hi;
+        attn_row_range(&c->mods, it->len, i, &lo, &hi);
+        lo = lo > it->k0 ? lo : it->k0;
+        hi = hi < it->k1 ? hi : it->k1;
+        w->lo[t] = lo;
+        w->hi[t] = hi > lo ? hi : lo;
+        if (lo < hi) {
+            *kmin = lo < *kmin ? lo : *kmin;
+            *kmax = hi > *kmax ? hi : *kmax;
         }
-        /* a sink is a key with logit sinks[h] and a zero value */
-        const float sink = c->mods.sinks ? c->mods.sinks[h] : -INFINITY;
+        /* a sink is a key with logit sinks[h] and a zero value (chunk 0 only) */
+        const float sink = c->mods.sinks && it->chunk == 0 ? c->mods.sinks[h] : -INFINITY;
         w->mx[t] = sink;
         w->l[t] = sink == -INFINITY ? 0.0f : 1.0f;
     }
-    memset(w->o, 0, R * Dv * sizeof(float));
+    memset(w->o, 0, R * c->d.Dv * sizeof(float));
+}
+
+/* out row (and lse) from a row's running max, sum and unnormalised O. */
+static void finish_row(const fwd_call *c, size_t b, size_t h, size_t i, float mx,
+                       float l, const float *o)
+{
+    void *orow = at(c->out, b, h, i);
+    /* l = 0 exactly when no key (nor sink) carries weight */
+    if (l == 0.0f)
+        memset(orow, 0, c->d.Dv * dtype_bytes(c->out->dtype));
+    else
+        attn_store_row(orow, c->out->dtype, c->d.Dv, 1.0f / l, o);
+    if (c->lse)
+        *(float *)at(c->lse, b, h, i) = l == 0.0f ? -INFINITY : mx + logf(l);
+}
+
+static float *partial_row(const fwd_call *c, size_t tile, size_t chunk, size_t t)
+{
+    const size_t R = c->plan.rows * c->g, per = c->d.Dv + 2;
+    return c->partials + ((tile * c->plan.splits + chunk) * R + t) * per;
+}
+
+static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
+{
+    const attn_kernels *kt = c->kt;
+    const fwd_item it = item_at(c, index);
+    const size_t g = c->g, R = (it.i1 - it.i0) * g, Dv = c->d.Dv;
+    size_t kmin, kmax;
+    start_tile(c, w, &it, R, &kmin, &kmax);
 
     const size_t kc = c->plan.kc, mb = kt->qk_tile.mr;
-    const size_t ldk = (size_t)c->k->stride[2], ldv = (size_t)c->v->stride[2];
     for (size_t j0 = kmax > kmin ? kmin / kc * kc : kmax; j0 < kmax; j0 += kc) {
         const size_t nb = kmax - j0 < kc ? kmax - j0 : kc;
-        kt->pack_k_f32.fn(nb, D, at(c->k, it.b, it.hk, j0), ldk, w->kp, kt->qk_tile.nr);
-        const float *vblk = at(c->v, it.b, it.hk, j0);
+        size_t ldv;
+        pack_k_block(c, &it, j0, nb, w->kp);
+        const float *vblk = v_block(c, &it, j0, nb, w->vp, &ldv);
         int v_bad = -1; /* unknown until a row block needs it */
         for (size_t t0 = 0; t0 < R; t0 += mb)
             row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, j0, nb, vblk, ldv, &v_bad);
     }
 
     for (size_t t = 0; t < R; t++) {
-        const size_t i = it.i0 + t / g, h = it.hk * g + t % g;
-        float *orow = (float *)at(c->out, it.b, h, i);
-        /* l = 0 exactly when no key (nor sink) carries weight */
-        const int none = w->l[t] == 0.0f;
-        const float inv = none ? 0.0f : 1.0f / w->l[t];
-        for (size_t cc = 0; cc < Dv; cc++)
-            orow[cc] = none ? 0.0f : w->o[t * Dv + cc] * inv;
-        if (c->lse)
-            *(float *)at(c->lse, it.b, h, i) = none ? -INFINITY : w->mx[t] + logf(w->l[t]);
+        if (c->plan.splits == 1) {
+            finish_row(c, it.b, it.hk * g + t % g, it.i0 + t / g, w->mx[t], w->l[t],
+                       w->o + t * Dv);
+        } else {
+            float *p = partial_row(c, it.tile, it.chunk, t);
+            p[0] = w->mx[t];
+            p[1] = w->l[t];
+            memcpy(p + 2, w->o + t * Dv, Dv * sizeof(float));
+        }
     }
+}
+
+/* Split-KV: row t of a tile from its chunks, merged in chunk order:
+ * M = max m_c, l = Σ l_c·e^(m_c − M), O = Σ O_c·e^(m_c − M). */
+static void merge_row(const fwd_call *c, size_t tile, size_t t, float *o)
+{
+    const size_t Dv = c->d.Dv, g = c->g;
+    float M = -INFINITY;
+    int nan = 0;
+    for (size_t ch = 0; ch < c->plan.splits; ch++) {
+        const float *p = partial_row(c, tile, ch, t);
+        nan |= isnan(p[0]) || isnan(p[1]);
+        if (p[1] != 0.0f && p[0] > M)
+            M = p[0];
+    }
+    float l = 0.0f;
+    memset(o, 0, Dv * sizeof(float));
+    for (size_t ch = 0; ch < c->plan.splits && !nan; ch++) {
+        const float *p = partial_row(c, tile, ch, t);
+        if (p[1] == 0.0f)
+            continue;
+        const float w = expf(p[0] - M);
+        l += w * p[1];
+        for (size_t cc = 0; cc < Dv; cc++)
+            o[cc] += w * p[2 + cc];
+    }
+    if (nan) {
+        l = NAN;
+        for (size_t cc = 0; cc < Dv; cc++)
+            o[cc] = NAN;
+    }
+    const fwd_item it = item_at(c, tile * c->plan.splits);
+    finish_row(c, it.b, it.hk * g + t % g, it.i0 + t / g, M, l, o);
 }
 
 ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
@@ -271,16 +393,23 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
 
     attn_plan_forward(c.kt, attn_topology(), &c.d, &c.plan);
     c.tiles_per_head = (c.d.Lq + c.plan.rows - 1) / c.plan.rows;
-    const size_t items = c.d.B * c.d.Hkv * c.tiles_per_head;
+    c.tiles = c.d.B * c.d.Hkv * c.tiles_per_head;
+    const size_t items = c.tiles * c.plan.splits;
     const int nt = attn_thread_count(opt ? opt->num_threads : 0, items);
 
+    /* everything is allocated before the first output byte is written */
     const size_t per = ws_bytes(&c, NULL, NULL);
-    if (per == 0 || per > ((size_t)-1) / (size_t)nt)
+    const size_t R = c.plan.rows * c.g;
+    const size_t part = c.plan.splits > 1 ? items * R * (c.d.Dv + 2) : 0;
+    if (per == 0 || per > ((size_t)-1) / 4 / (size_t)nt ||
+        part > ((size_t)-1) / 8 - per * (size_t)nt / 4)
         return attn_error(ATTN_ERR_OVERFLOW, "%s: workspace size overflows", fn);
-    char *ws = attn_alloc(per * (size_t)nt);
+    const size_t bytes = per * (size_t)nt + part * sizeof(float);
+    char *ws = attn_alloc(bytes);
     if (!ws)
         return attn_error(ATTN_ERR_NOMEM, "%s: cannot allocate %zu bytes of "
-                          "workspace", fn, per * (size_t)nt);
+                          "workspace", fn, bytes);
+    c.partials = part ? (float *)(void *)(ws + per * (size_t)nt) : NULL;
 
     #pragma omp parallel num_threads(nt)
     {
@@ -289,6 +418,16 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
         #pragma omp for schedule(dynamic, 1)
         for (long long i = 0; i < (long long)items; i++)
             run_item(&c, &w, (size_t)i);
+        if (c.plan.splits > 1) {
+            /* each thread's w.o is free now: merge into it */
+            #pragma omp for schedule(static)
+            for (long long r = 0; r < (long long)(c.tiles * R); r++) {
+                const size_t tile = (size_t)r / R, t = (size_t)r % R;
+                const fwd_item it = item_at(&c, tile * c.plan.splits);
+                if (t < (it.i1 - it.i0) * c.g)
+                    merge_row(&c, tile, t, w.o);
+            }
+        }
     }
     attn_free(ws);
     return ATTN_OK;

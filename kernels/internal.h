@@ -58,13 +58,17 @@ attn_status attn_check_shape(const char *fn, const char *name,
 /* ---- planning (plan.c) ------------------------------------------------- */
 
 typedef struct attn_plan {
-    size_t rows; /* query positions per work item (× Hq/Hkv heads = tile rows) */
-    size_t kc;   /* keys per K/V block; a multiple of the qk kernel's nr */
+    size_t rows;   /* query positions per row tile (× Hq/Hkv heads = tile rows) */
+    size_t kc;     /* keys per K/V block; a multiple of the qk kernel's nr */
+    size_t splits; /* key chunks per row tile (split-KV), ≥ 1 */
+    size_t chunk;  /* keys per chunk, a multiple of kc (Lk when splits = 1) */
 } attn_plan;
 
-/* Tile sizes from the cache sizes and the kernels' mr/nr. They depend on
- * the shape and the machine only, never on the thread count, so the
- * arithmetic of every row is the same whatever the number of threads. */
+/* Tile sizes from the cache sizes and the kernels' mr/nr, and the split of
+ * the keys into chunks when there are too few row tiles to keep a many-core
+ * machine busy (decoding). They depend on the shape and the machine only,
+ * never on the thread count, so the arithmetic of every row is the same
+ * whatever the number of threads. */
 void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
                        const attn_dims *dims, attn_plan *plan);
 

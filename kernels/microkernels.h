@@ -21,6 +21,7 @@
 #define ATTN_MICROKERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "attn.h"
 #include "attn_config.h"
@@ -105,6 +106,20 @@ typedef void attn_pack_k_f32_fn(size_t n, size_t d, const float *k, size_t ldk,
 typedef void attn_pack_v_f32_fn(size_t n, size_t dv, const float *v, size_t ldv,
                                 float *vp);
 
+/*
+ * pack_k_f16 / pack_k_bf16: as pack_k_f32, from IEEE binary16 / bfloat16 keys,
+ * widened exactly to f32 while packing.
+ */
+typedef void attn_pack_k_x16_fn(size_t n, size_t d, const uint16_t *k, size_t ldk,
+                                float *kp, size_t nr);
+
+/*
+ * pack_v_f16 / pack_v_bf16: as pack_v_f32, from binary16 / bfloat16 rows,
+ * widened exactly to f32.
+ */
+typedef void attn_pack_v_x16_fn(size_t n, size_t dv, const uint16_t *v, size_t ldv,
+                                float *vp);
+
 /* Prototypes of every listed kernel. */
 #define ATTN_EACH(slot, type, isa, sym, mr, nr) type sym;
 #include "ukr/all.h"
@@ -117,7 +132,11 @@ typedef void attn_pack_v_f32_fn(size_t n, size_t dv, const float *v, size_t ldv,
     X(pv_tile, attn_pv_tile_fn)                                                \
     X(softmax_row, attn_softmax_row_fn)                                        \
     X(pack_k_f32, attn_pack_k_f32_fn)                                          \
-    X(pack_v_f32, attn_pack_v_f32_fn)
+    X(pack_v_f32, attn_pack_v_f32_fn)                                          \
+    X(pack_k_f16, attn_pack_k_x16_fn)                                          \
+    X(pack_k_bf16, attn_pack_k_x16_fn)                                         \
+    X(pack_v_f16, attn_pack_v_x16_fn)                                          \
+    X(pack_v_bf16, attn_pack_v_x16_fn)
 
 /* One slot of a kernel table: the function, its symbol name and blocking. */
 #define ATTN_SLOT(type)                                                        \

@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-enum { KC_MAX = 512, TILE_ROWS_MAX = 256, MIN_ITEMS = 64 };
+enum { KC_MAX = 512, TILE_ROWS_MAX = 256, MIN_ITEMS = 64, SPLIT_MIN_KEYS = 512 };
 
 static size_t clampz(size_t x, size_t lo, size_t hi)
 {
@@ -45,6 +45,21 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
     while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < MIN_ITEMS)
         rows = rows / 2 > min_rows ? rows / 2 : min_rows;
     plan->rows = rows;
+
+    /* Split-KV ("flash-decoding"): too few row tiles → cut the keys into
+     * chunks of whole K/V blocks, each chunk its own work item; partial
+     * results are merged exactly by their log-sum-exp. */
+    const size_t tiles = heads * ((d->Lq + rows - 1) / rows);
+    size_t splits = 1;
+    if (tiles < MIN_ITEMS && d->Lk >= 2 * SPLIT_MIN_KEYS) {
+        splits = (MIN_ITEMS + tiles - 1) / tiles;
+        if (splits > d->Lk / SPLIT_MIN_KEYS)
+            splits = d->Lk / SPLIT_MIN_KEYS;
+    }
+    size_t chunk = (d->Lk + splits - 1) / splits;
+    chunk = (chunk + kc - 1) / kc * kc;
+    plan->chunk = chunk > 0 ? chunk : kc;
+    plan->splits = d->Lk > 0 ? (d->Lk + plan->chunk - 1) / plan->chunk : 1;
 }
 
 int attn_thread_count(int requested, size_t items)

@@ -128,31 +128,15 @@ attn_status attn_check_shape(const char *fn, const char *name,
     return ATTN_OK;
 }
 
-/* Inputs of attention: f32 only until the f16/bf16 paths land. */
-static attn_status check_input(const char *fn, const char *name, const attn_tensor *t)
-{
-    attn_status s = attn_check_tensor(fn, name, t, 0);
-    if (s == ATTN_OK && t->dtype != ATTN_F32)
-        s = attn_error(ATTN_ERR_UNSUPPORTED, "%s: %s.dtype = %s is not supported "
-                       "yet (f32 only)", fn, name, dtype_name(t->dtype));
-    return s;
-}
-
 attn_status attn_check_qkv(const char *fn, const attn_tensor *q,
                            const attn_tensor *k, const attn_tensor *v,
                            const attn_tensor *out, attn_dims *d)
 {
     attn_status s;
-    if ((s = check_input(fn, "q", q)) || (s = check_input(fn, "k", k)) ||
-        (s = check_input(fn, "v", v)))
+    if ((s = attn_check_tensor(fn, "q", q, 0)) || (s = attn_check_tensor(fn, "k", k, 0)) ||
+        (s = attn_check_tensor(fn, "v", v, 0)) ||
+        (out && (s = attn_check_tensor(fn, "out", out, ATTN_CHK_OUTPUT))))
         return s;
-    if (out) {
-        if ((s = attn_check_tensor(fn, "out", out, ATTN_CHK_OUTPUT)))
-            return s;
-        if (out->dtype != ATTN_F32)
-            return attn_error(ATTN_ERR_UNSUPPORTED, "%s: out.dtype = %s is not "
-                              "supported yet (f32 only)", fn, dtype_name(out->dtype));
-    }
     if (q->shape[3] < 1)
         return attn_error(ATTN_ERR_SHAPE, "%s: q.shape[3] (D) = %lld, must be >= 1",
                           fn, (long long)q->shape[3]);

@@ -25,3 +25,15 @@
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pack_v_f32, attn_pack_v_f32_fn, isa, sym, mr, nr))
 #include "ukr/pack_v_f32.inc"
 #undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pack_k_f16, attn_pack_k_x16_fn, isa, sym, mr, nr))
+#include "ukr/pack_k_f16.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pack_k_bf16, attn_pack_k_x16_fn, isa, sym, mr, nr))
+#include "ukr/pack_k_bf16.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pack_v_f16, attn_pack_v_x16_fn, isa, sym, mr, nr))
+#include "ukr/pack_v_f16.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pack_v_bf16, attn_pack_v_x16_fn, isa, sym, mr, nr))
+#include "ukr/pack_v_bf16.inc"
+#undef ATTN_UKR
