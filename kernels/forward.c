@@ -99,45 +99,6 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
     return off * sizeof(float);
 }
 
-static size_t dtype_bytes(attn_dtype t) { return t == ATTN_F32 ? 4 : 2; }
-
-static void *at(const attn_tensor *t, size_t a, size_t b, size_t c)
-{
-    const size_t off = a * (size_t)t->stride[0] + b * (size_t)t->stride[1] +
-                       c * (size_t)t->stride[2];
-    return (char *)t->data + off * dtype_bytes(t->dtype);
-}
-
-/* Packs keys [j0, j0 + nb) of K head (b, hk) for qk_tile. */
-static void pack_k_block(const fwd_call *c, const fwd_item *it, size_t j0, size_t nb,
-                         float *kp)
-{
-    const attn_kernels *kt = c->kt;
-    const void *src = at(c->k, it->b, it->hk, j0);
-    const size_t ldk = (size_t)c->k->stride[2], nr = kt->qk_tile.nr;
-    switch (c->k->dtype) {
-    case ATTN_F32: kt->pack_k_f32.fn(nb, c->d.D, src, ldk, kp, nr); break;
-    case ATTN_F16: kt->pack_k_f16.fn(nb, c->d.D, src, ldk, kp, nr); break;
-    case ATTN_BF16: kt->pack_k_bf16.fn(nb, c->d.D, src, ldk, kp, nr); break;
-    }
-}
-
-/* The V rows [j0, j0 + nb) as f32: in place, or widened into vp. */
-static const float *v_block(const fwd_call *c, const fwd_item *it, size_t j0,
-                            size_t nb, float *vp, size_t *ldv)
-{
-    const void *src = at(c->v, it->b, it->hk, j0);
-    *ldv = (size_t)c->v->stride[2];
-    if (c->v->dtype == ATTN_F32)
-        return src;
-    if (c->v->dtype == ATTN_F16)
-        c->kt->pack_v_f16.fn(nb, c->d.Dv, src, *ldv, vp);
-    else
-        c->kt->pack_v_bf16.fn(nb, c->d.Dv, src, *ldv, vp);
-    *ldv = c->d.Dv;
-    return vp;
-}
-
 static int any_nonfinite(size_t n, size_t dv, const float *v, size_t ldv)
 {
     int bad = 0;
@@ -265,7 +226,7 @@ static void start_tile(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t 
     *kmin = (size_t)-1, *kmax = 0;
     for (size_t t = 0; t < R; t++) {
         const size_t i = it->i0 + t / g, h = it->hk * g + t % g;
-        attn_load_row(at(c->q, it->b, h, i), c->q->dtype, c->d.D, c->scale,
+        attn_load_row(attn_at(c->q, it->b, h, i), c->q->dtype, c->d.D, c->scale,
                       w->q + t * c->d.D);
         size_t lo, hi;
         attn_row_range(&c->mods, it->len, i, &lo, &hi);
@@ -289,14 +250,14 @@ static void start_tile(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t 
 static void finish_row(const fwd_call *c, size_t b, size_t h, size_t i, float mx,
                        float l, const float *o)
 {
-    void *orow = at(c->out, b, h, i);
+    void *orow = attn_at(c->out, b, h, i);
     /* l = 0 exactly when no key (nor sink) carries weight */
     if (l == 0.0f)
-        memset(orow, 0, c->d.Dv * dtype_bytes(c->out->dtype));
+        memset(orow, 0, c->d.Dv * attn_dtype_bytes(c->out->dtype));
     else
         attn_store_row(orow, c->out->dtype, c->d.Dv, 1.0f / l, o);
     if (c->lse)
-        *(float *)at(c->lse, b, h, i) = l == 0.0f ? -INFINITY : mx + logf(l);
+        *(float *)attn_at(c->lse, b, h, i) = l == 0.0f ? -INFINITY : mx + logf(l);
 }
 
 static float *partial_row(const fwd_call *c, size_t tile, size_t chunk, size_t t)
@@ -317,8 +278,8 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
     for (size_t j0 = kmax > kmin ? kmin / kc * kc : kmax; j0 < kmax; j0 += kc) {
         const size_t nb = kmax - j0 < kc ? kmax - j0 : kc;
         size_t ldv;
-        pack_k_block(c, &it, j0, nb, w->kp);
-        const float *vblk = v_block(c, &it, j0, nb, w->vp, &ldv);
+        attn_pack_k_rows(c->kt, c->k, it.b, it.hk, j0, nb, w->kp);
+        const float *vblk = attn_v_rows(c->kt, c->v, it.b, it.hk, j0, nb, w->vp, &ldv);
         int v_bad = -1; /* unknown until a row block needs it */
         for (size_t t0 = 0; t0 < R; t0 += mb)
             row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, j0, nb, vblk, ldv, &v_bad);

@@ -55,6 +55,23 @@ attn_status attn_check_options(const char *fn, const attn_options *opt,
 attn_status attn_check_shape(const char *fn, const char *name,
                              const attn_tensor *t, const int64_t want[4]);
 
+/* ---- tensor access (tensor.c) ------------------------------------------ */
+
+size_t attn_dtype_bytes(attn_dtype t);
+
+/* Address of element [a, b, c, 0] of a tensor (any dtype). */
+void *attn_at(const attn_tensor *t, size_t a, size_t b, size_t c);
+
+/* Packs rows [j0, j0 + nb) of K head (b, h) for the table's qk_tile, widening
+ * 16-bit keys with the matching pack kernel. */
+void attn_pack_k_rows(const attn_kernels *kt, const attn_tensor *k, size_t b,
+                      size_t h, size_t j0, size_t nb, float *kp);
+
+/* Rows [j0, j0 + nb) of V head (b, h) as f32 rows at *ldv: the tensor itself
+ * when it is f32, else widened into vp (nb × Dv, *ldv = Dv). */
+const float *attn_v_rows(const attn_kernels *kt, const attn_tensor *v, size_t b,
+                         size_t h, size_t j0, size_t nb, float *vp, size_t *ldv);
+
 /* ---- planning (plan.c) ------------------------------------------------- */
 
 typedef struct attn_plan {

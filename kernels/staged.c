@@ -12,6 +12,7 @@
 
 #include <omp.h>
 
+#include "convert.h"
 #include "internal.h"
 
 static float *row_ptr(const attn_tensor *t, size_t a, size_t b, size_t c)
@@ -70,15 +71,11 @@ ATTN_API attn_status attn_qk(const attn_tensor *q, const attn_tensor *k,
             const size_t tile = (size_t)it % tiles, bh = (size_t)it / tiles;
             const size_t b = bh / d.Hq, h = bh % d.Hq, i0 = tile * mr;
             const size_t m = d.Lq - i0 < mr ? d.Lq - i0 : mr;
-            for (size_t r = 0; r < m; r++) {
-                const float *qrow = row_ptr(q, b, h, i0 + r);
-                for (size_t dd = 0; dd < d.D; dd++)
-                    qb[r * d.D + dd] = sc * qrow[dd];
-            }
+            for (size_t r = 0; r < m; r++)
+                attn_load_row(attn_at(q, b, h, i0 + r), q->dtype, d.D, sc, qb + r * d.D);
             for (size_t j0 = 0; j0 < d.Lk; j0 += kc) {
                 const size_t nb = d.Lk - j0 < kc ? d.Lk - j0 : kc;
-                kt->pack_k_f32.fn(nb, d.D, row_ptr(k, b, h / g, j0),
-                                  (size_t)k->stride[2], kp, nr);
+                attn_pack_k_rows(kt, k, b, h / g, j0, nb, kp);
                 kt->qk_tile.fn(m, nb, d.D, qb, d.D, kp, row_ptr(scores, b, h, i0) + j0,
                                (size_t)scores->stride[2]);
             }
@@ -175,7 +172,7 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
     static const char fn[] = "attn_pv";
     attn_status s;
     if ((s = attn_check_tensor(fn, "probs", probs, ATTN_CHK_F32)) ||
-        (s = attn_check_tensor(fn, "v", v, ATTN_CHK_F32)) ||
+        (s = attn_check_tensor(fn, "v", v, 0)) ||
         (s = attn_check_tensor(fn, "out", out, ATTN_CHK_OUTPUT | ATTN_CHK_F32)))
         return s;
     const int64_t B = probs->shape[0], Hq = probs->shape[1], Hkv = v->shape[1];
@@ -199,18 +196,40 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
     if (B == 0 || Hq == 0 || Lq == 0)
         return ATTN_OK;
 
+    /* K/V blocks of kc keys as in attn_forward; 16-bit V is widened per block */
     const attn_kernels *kt = attn_active_kernels();
-    const size_t mr = kt->pv_tile.mr, g = (size_t)(Hq / Hkv);
+    const attn_dims d = {(size_t)B, (size_t)Hq, (size_t)Hkv, Lq, Lk, 1, Dv};
+    attn_plan plan;
+    attn_plan_forward(kt, attn_topology(), &d, &plan);
+    const size_t kc = plan.kc, mr = kt->pv_tile.mr, g = (size_t)(Hq / Hkv);
     const size_t tiles = (Lq + mr - 1) / mr, items = (size_t)(B * Hq) * tiles;
     const int nt = attn_thread_count(0, items);
-    #pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
-    for (long long it = 0; it < (long long)items; it++) {
-        const size_t tile = (size_t)it % tiles, bh = (size_t)it / tiles;
-        const size_t b = bh / (size_t)Hq, h = bh % (size_t)Hq, i0 = tile * mr;
-        const size_t m = Lq - i0 < mr ? Lq - i0 : mr;
-        kt->pv_tile.fn(m, Lk, Dv, row_ptr(probs, b, h, i0), (size_t)probs->stride[2],
-                       row_ptr(v, b, h / g, 0), (size_t)v->stride[2],
-                       row_ptr(out, b, h, i0), (size_t)out->stride[2], NULL, 1);
+    const size_t per = v->dtype == ATTN_F32 ? 0 : (kc * Dv + 15) & ~(size_t)15;
+    float *ws = per ? attn_alloc(per * sizeof(float) * (size_t)nt) : NULL;
+    if (per && !ws)
+        return attn_error(ATTN_ERR_NOMEM, "%s: out of memory for the workspace", fn);
+
+    #pragma omp parallel num_threads(nt)
+    {
+        float *vp = ws ? ws + per * (size_t)omp_get_thread_num() : NULL;
+        #pragma omp for schedule(dynamic, 1)
+        for (long long it = 0; it < (long long)items; it++) {
+            const size_t tile = (size_t)it % tiles, bh = (size_t)it / tiles;
+            const size_t b = bh / (size_t)Hq, h = bh % (size_t)Hq, i0 = tile * mr;
+            const size_t m = Lq - i0 < mr ? Lq - i0 : mr;
+            float *o = row_ptr(out, b, h, i0);
+            const size_t ldo = (size_t)out->stride[2];
+            if (Lk == 0) /* no key: out = 0 (probs and v may have no data) */
+                kt->pv_tile.fn(m, 0, Dv, NULL, 0, NULL, 0, o, ldo, NULL, 1);
+            for (size_t j0 = 0; j0 < Lk; j0 += kc) {
+                const size_t nb = Lk - j0 < kc ? Lk - j0 : kc;
+                size_t ldv;
+                const float *vr = attn_v_rows(kt, v, b, h / g, j0, nb, vp, &ldv);
+                kt->pv_tile.fn(m, nb, Dv, row_ptr(probs, b, h, i0) + j0,
+                               (size_t)probs->stride[2], vr, ldv, o, ldo, NULL, j0 == 0);
+            }
+        }
     }
+    attn_free(ws);
     return ATTN_OK;
 }
