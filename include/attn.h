@@ -159,6 +159,20 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
                                   const attn_options *opt);
 
 /*
+ * attn_forward_workspace: *bytes = the workspace attn_forward allocates for
+ * exactly this call (arguments validated as attn_forward does; 0 when there
+ * is nothing to compute). It is O(threads × tile), whatever the sequence
+ * lengths, plus, when a decode-like shape is split over its keys, one f32
+ * (max, sum, Dv partial outputs) record per row and key chunk. The calling
+ * thread keeps its last workspace (up to 64 MiB) for its next call, so
+ * repeated calls of one shape (decoding) allocate nothing after the first;
+ * it is freed when the thread exits.
+ */
+ATTN_API attn_status attn_forward_workspace(const attn_tensor *q, const attn_tensor *k,
+                                            const attn_tensor *v, const attn_tensor *out,
+                                            const attn_options *opt, size_t *bytes);
+
+/*
  * The staged kernels; attn_qk → attn_softmax → attn_pv equals attn_forward to
  * within the library's tolerance.
  *

@@ -331,46 +331,75 @@ static void merge_row(const fwd_call *c, size_t tile, size_t t, float *o)
     finish_row(c, it.b, it.hk * g + t % g, it.i0 + t / g, M, l, o);
 }
 
+/* Validates and plans a call; *bytes = its workspace (0: nothing to do). */
+static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
+                           const attn_tensor *k, const attn_tensor *v,
+                           const attn_tensor *out, const attn_options *opt,
+                           size_t *items, int *nt, size_t *per, size_t *bytes)
+{
+    *bytes = 0;
+    attn_status s = attn_check_qkv(fn, q, k, v, out, &c->d);
+    if (s || (s = attn_check_options(fn, opt, &c->d)))
+        return s;
+    if (c->d.B == 0 || c->d.Hq == 0 || c->d.Lq == 0)
+        return ATTN_OK;
+
+    c->kt = attn_active_kernels();
+    c->g = c->d.Hq / c->d.Hkv;
+    c->scale = attn_resolve_scale(opt ? opt->scale : 0.0f, c->d.D);
+    attn_mods_init(&c->mods, opt, &c->d);
+    c->q = q, c->k = k, c->v = v, c->out = out;
+    c->lse = opt ? opt->lse : NULL;
+    const size_t nr = c->kt->qk_tile.nr;
+    c->span_align = ATTN_SPAN_ALIGN / gcd(ATTN_SPAN_ALIGN, nr) * nr;
+
+    attn_plan_forward(c->kt, attn_topology(), &c->d, &c->plan);
+    c->tiles_per_head = (c->d.Lq + c->plan.rows - 1) / c->plan.rows;
+    c->tiles = c->d.B * c->d.Hkv * c->tiles_per_head;
+    *items = c->tiles * c->plan.splits;
+    *nt = attn_thread_count(opt ? opt->num_threads : 0, *items);
+
+    *per = ws_bytes(c, NULL, NULL);
+    const size_t R = c->plan.rows * c->g;
+    const size_t part = c->plan.splits > 1 ? *items * R * (c->d.Dv + 2) : 0;
+    if (*per == 0 || *per > ((size_t)-1) / 4 / (size_t)*nt ||
+        part > ((size_t)-1) / 8 - *per * (size_t)*nt / 4)
+        return attn_error(ATTN_ERR_OVERFLOW, "%s: workspace size overflows", fn);
+    *bytes = *per * (size_t)*nt + part * sizeof(float);
+    return ATTN_OK;
+}
+
+ATTN_API attn_status attn_forward_workspace(const attn_tensor *q, const attn_tensor *k,
+                                            const attn_tensor *v, const attn_tensor *out,
+                                            const attn_options *opt, size_t *bytes)
+{
+    static const char fn[] = "attn_forward_workspace";
+    if (!bytes)
+        return attn_error(ATTN_ERR_NULL, "%s: bytes is NULL", fn);
+    fwd_call c;
+    size_t items, per;
+    int nt;
+    return prepare(fn, &c, q, k, v, out, opt, &items, &nt, &per, bytes);
+}
+
 ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
                                   const attn_tensor *v, const attn_tensor *out,
                                   const attn_options *opt)
 {
     static const char fn[] = "attn_forward";
     fwd_call c;
-    attn_status s = attn_check_qkv(fn, q, k, v, out, &c.d);
-    if (s || (s = attn_check_options(fn, opt, &c.d)))
+    size_t items, per, bytes;
+    int nt;
+    attn_status s = prepare(fn, &c, q, k, v, out, opt, &items, &nt, &per, &bytes);
+    if (s || bytes == 0)
         return s;
-    if (c.d.B == 0 || c.d.Hq == 0 || c.d.Lq == 0)
-        return ATTN_OK;
-
-    c.kt = attn_active_kernels();
-    c.g = c.d.Hq / c.d.Hkv;
-    c.scale = attn_resolve_scale(opt ? opt->scale : 0.0f, c.d.D);
-    attn_mods_init(&c.mods, opt, &c.d);
-    c.q = q, c.k = k, c.v = v, c.out = out;
-    c.lse = opt ? opt->lse : NULL;
-    const size_t nr = c.kt->qk_tile.nr;
-    c.span_align = ATTN_SPAN_ALIGN / gcd(ATTN_SPAN_ALIGN, nr) * nr;
-
-    attn_plan_forward(c.kt, attn_topology(), &c.d, &c.plan);
-    c.tiles_per_head = (c.d.Lq + c.plan.rows - 1) / c.plan.rows;
-    c.tiles = c.d.B * c.d.Hkv * c.tiles_per_head;
-    const size_t items = c.tiles * c.plan.splits;
-    const int nt = attn_thread_count(opt ? opt->num_threads : 0, items);
-
     /* everything is allocated before the first output byte is written */
-    const size_t per = ws_bytes(&c, NULL, NULL);
-    const size_t R = c.plan.rows * c.g;
-    const size_t part = c.plan.splits > 1 ? items * R * (c.d.Dv + 2) : 0;
-    if (per == 0 || per > ((size_t)-1) / 4 / (size_t)nt ||
-        part > ((size_t)-1) / 8 - per * (size_t)nt / 4)
-        return attn_error(ATTN_ERR_OVERFLOW, "%s: workspace size overflows", fn);
-    const size_t bytes = per * (size_t)nt + part * sizeof(float);
-    char *ws = attn_alloc(bytes);
+    char *ws = attn_ws_get(bytes);
     if (!ws)
         return attn_error(ATTN_ERR_NOMEM, "%s: cannot allocate %zu bytes of "
                           "workspace", fn, bytes);
-    c.partials = part ? (float *)(void *)(ws + per * (size_t)nt) : NULL;
+    const size_t R = c.plan.rows * c.g;
+    c.partials = c.plan.splits > 1 ? (float *)(void *)(ws + per * (size_t)nt) : NULL;
 
     #pragma omp parallel num_threads(nt)
     {
@@ -390,6 +419,6 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
             }
         }
     }
-    attn_free(ws);
+    attn_ws_put(ws);
     return ATTN_OK;
 }

@@ -97,6 +97,12 @@ int attn_thread_count(int requested, size_t items);
 void *attn_alloc(size_t n);
 void attn_free(void *p);
 
+/* A call's workspace (workspace.c): the calling thread's cached block when it
+ * is large enough, so repeated calls of one shape allocate nothing after the
+ * first; attn_ws_put hands it back. */
+void *attn_ws_get(size_t n);
+void attn_ws_put(void *p);
+
 /* The masks and score modifiers of one call (attn_options), resolved. */
 typedef struct attn_mods {
     size_t Lq, Lk;
