@@ -338,6 +338,8 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
                            size_t *items, int *nt, size_t *per, size_t *bytes)
 {
     *bytes = 0;
+    if (!out) /* attn_check_qkv takes a NULL out as "no output" */
+        return attn_error(ATTN_ERR_NULL, "%s: out is NULL", fn);
     attn_status s = attn_check_qkv(fn, q, k, v, out, &c->d);
     if (s || (s = attn_check_options(fn, opt, &c->d)))
         return s;

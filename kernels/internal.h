@@ -42,7 +42,8 @@ typedef struct attn_dims {
     size_t B, Hq, Hkv, Lq, Lk, D, Dv;
 } attn_dims;
 
-/* Validates q, k, v (and out when non-NULL: [B, Hq, Lq, Dv]) together. */
+/* Validates q, k, v (and out when non-NULL: [B, Hq, Lq, Dv]) together;
+ * callers that need an output check it is non-NULL first. */
 attn_status attn_check_qkv(const char *fn, const attn_tensor *q,
                            const attn_tensor *k, const attn_tensor *v,
                            const attn_tensor *out, attn_dims *dims);

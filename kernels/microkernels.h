@@ -76,6 +76,10 @@ typedef int attn_softmax_tile_fn(size_t m, size_t n, float *s, size_t lds,
  *   m ≤ mr; n ≥ 0; V rows at ldv (f32, in place or packed by pack_v);
  *   alpha == NULL (and !overwrite) means alpha = 1: O += P·V.
  *   With overwrite, O is write-only (may hold garbage, even NaN).
+ *   Each output element accumulates its products in one chain, in key order
+ *   j = 0..n−1, so splitting the keys over two calls (the second with
+ *   alpha = NULL) gives bitwise the same O, and a column of P = 0 adds
+ *   exactly nothing when V is finite.
  *   nr is the width of the column chunk the kernel keeps in registers.
  */
 typedef void attn_pv_tile_fn(size_t m, size_t n, size_t dv,

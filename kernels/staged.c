@@ -91,6 +91,8 @@ ATTN_API attn_status attn_scale(const attn_tensor *x, float scale)
     attn_status s = attn_check_tensor(fn, "x", x, ATTN_CHK_OUTPUT | ATTN_CHK_F32);
     if (s)
         return s;
+    if (!isfinite(scale))
+        return attn_error(ATTN_ERR_ARG, "%s: scale = %g is not finite", fn, (double)scale);
     const size_t rows = (size_t)(x->shape[0] * x->shape[1] * x->shape[2]);
     const size_t n = (size_t)x->shape[3];
     if (rows == 0 || n == 0)
