@@ -150,7 +150,9 @@ typedef struct attn_options {
  *   q   [B, Hq,  Lq, D ]     k [B, Hkv, Lk, D]     v [B, Hkv, Lk, Dv]
  *   out [B, Hq,  Lq, Dv]     Hq % Hkv == 0: query head h reads K/V head
  *                            h / (Hq / Hkv) (GQA; Hkv = 1 is MQA).
- * Inputs and output: ATTN_F32 (other dtypes → ATTN_ERR_UNSUPPORTED for now).
+ * Dtypes: q, k, v each f32, f16 or bf16 (any mix), widened exactly to f32
+ * (the scale is applied in f32, before any rounding); f32 accumulation; out
+ * f32, f16 or bf16 (rounded to nearest even at the end); lse always f32.
  * B, Hq, Lq may be 0 (ATTN_OK, nothing written); Lk may be 0 (every row
  * masked: out = 0, lse = −inf); D, Dv ≥ 1; Hkv ≥ 1 when Hq ≥ 1.
  */
@@ -177,7 +179,8 @@ ATTN_API attn_status attn_forward_workspace(const attn_tensor *q, const attn_ten
  * within the library's tolerance.
  *
  * attn_qk: scores[b,h,i,j] = scale · q_i · k_j, scores f32 [B, Hq, Lq, Lk]
- *          (scale 0 → 1/sqrt(D), like opt.scale; GQA as attn_forward).
+ *          (scale 0 → 1/sqrt(D), like opt.scale; GQA as attn_forward;
+ *          q and k f32, f16 or bf16).
  * attn_scale: x *= scale in place (a literal multiply: 0 gives 0), x f32.
  * attn_softmax: in place, row-wise, max-subtracted softmax of f32 scores
  *          [B, H, Lq, Lk], with every mask and modifier of opt (causal,
@@ -186,7 +189,9 @@ ATTN_API attn_status attn_forward_workspace(const attn_tensor *q, const attn_ten
  *          visible key becomes all 0). Writes opt->lse when given. Never
  *          applies a scale.
  * attn_pv: out[b,h,i,:] = Σ_j probs[b,h,i,j] · v[b,h/(Hq/Hkv),j,:],
- *          probs f32 [B, Hq, Lq, Lk], out f32 [B, Hq, Lq, Dv].
+ *          probs f32 [B, Hq, Lq, Lk], v f32, f16 or bf16, out f32
+ *          [B, Hq, Lq, Dv].
+ * Scores, probs, x and lse are f32 only: another dtype is ATTN_ERR_DTYPE.
  */
 ATTN_API attn_status attn_qk(const attn_tensor *q, const attn_tensor *k,
                              const attn_tensor *scores, float scale);
