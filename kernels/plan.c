@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-enum { KC_MAX = 512, TILE_ROWS_MAX = 256, MIN_ITEMS = 64, SPLIT_MIN_KEYS = 512 };
+enum { KC_MAX = 512, TILE_ROWS_MAX = 256, ITEMS_PER_CORE = 4, SPLIT_MIN_KEYS = 512 };
 
 static size_t clampz(size_t x, size_t lo, size_t hi)
 {
@@ -38,11 +38,14 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
     size_t rows = tile_rows / g > 0 ? tile_rows / g : 1;
     if (rows > d->Lq && d->Lq > 0)
         rows = d->Lq;
-    /* Enough work items for a many-core machine (a causal split is uneven),
-     * but no fewer rows than one mr block. The shape alone decides. */
+    /* Enough work items for every core of the machine (a causal split is
+     * uneven: several per core), but no fewer rows than one mr block, and no
+     * more items than that: each item packs its K/V blocks again. The shape
+     * and the machine decide, never the thread count of the call. */
+    const size_t min_items = ITEMS_PER_CORE * (size_t)(ci->physical_cores > 0 ? ci->physical_cores : 1);
     const size_t heads = d->B * d->Hkv;
     const size_t min_rows = (mr + g - 1) / g;
-    while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < MIN_ITEMS)
+    while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < min_items)
         rows = rows / 2 > min_rows ? rows / 2 : min_rows;
     plan->rows = rows;
 
@@ -51,8 +54,8 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
      * results are merged exactly by their log-sum-exp. */
     const size_t tiles = heads * ((d->Lq + rows - 1) / rows);
     size_t splits = 1;
-    if (tiles < MIN_ITEMS && d->Lk >= 2 * SPLIT_MIN_KEYS) {
-        splits = (MIN_ITEMS + tiles - 1) / tiles;
+    if (tiles < min_items && d->Lk >= 2 * SPLIT_MIN_KEYS) {
+        splits = (min_items + tiles - 1) / tiles;
         if (splits > d->Lk / SPLIT_MIN_KEYS)
             splits = d->Lk / SPLIT_MIN_KEYS;
     }
