@@ -455,7 +455,7 @@ typedef struct result {
     double gbps, bw;      /* bw 0: not measured */
     int have_blas;
     double blas_ms, blas_gflops, blas_diff;
-    const char *blas_plan;
+    char blas_plan[64];
 } result;
 
 /* Progress on stderr for runs that take more than a few seconds. */
@@ -582,10 +582,11 @@ static double max_rel_diff(const attn_tensor *a, const attn_tensor *b, const ten
 
 /* ------------------------------------------------------------ the probes */
 
-/* The machine's limits for every ISA x thread count used: measured once
- * before the runs, again just before each run that reports against them,
- * and the best measurement so far is the one reported (the machine may be
- * shared: the least disturbed timing is the closest to its real limit). */
+/* The machine's limits for every ISA x thread count used, measured right
+ * before each run; every row is reported against the best measurement of
+ * the whole run (the machine may be shared: the least disturbed timing is
+ * the closest to its real limit, and one figure per ISA x threads keeps the
+ * rows comparable). */
 typedef struct probes {
     double seconds;
     int n, nbw;
@@ -616,6 +617,22 @@ static double probe_bw(probes *p, int thr)
             return p->bw[i].gbps = fmax(p->bw[i].gbps, g);
     p->bw[p->nbw].thr = thr, p->bw[p->nbw].gbps = g;
     return p->bw[p->nbw++].gbps;
+}
+
+static double peak_of(const probes *p, attn_isa isa, int thr)
+{
+    for (int i = 0; i < p->n; i++)
+        if (p->peak[i].isa == isa && p->peak[i].thr == thr)
+            return p->peak[i].gflops;
+    return 0.0;
+}
+
+static double bw_of(const probes *p, int thr)
+{
+    for (int i = 0; i < p->nbw; i++)
+        if (p->bw[i].thr == thr)
+            return p->bw[i].gbps;
+    return 0.0;
 }
 
 static size_t bw_buffer_bytes(const config *c, const attn_cpu_info *ci)
@@ -726,11 +743,129 @@ static void json_string(const char *s)
 
 /* ------------------------------------------------------------------ main */
 
+static void print_json_head(const attn_cpu_info *ci, attn_isa lib_isa, int blas)
+{
+    printf("{\"libattn\": \"%d.%d.%d\", \"cpu\": {\"physical_cores\": %d, \"logical_cpus\": %d, "
+           "\"l1d_bytes\": %" PRId64 ", \"l2_bytes\": %" PRId64 ", \"l3_bytes\": %" PRId64
+           ", \"best_isa\": \"%s\", \"source\": ",
+           ATTN_VERSION_MAJOR, ATTN_VERSION_MINOR, ATTN_VERSION_PATCH, ci->physical_cores,
+           ci->logical_cpus, ci->l1d_bytes, ci->l2_bytes, ci->l3_bytes, attn_isa_name(ci->best_isa));
+    json_string(ci->source ? ci->source : "");
+    printf("}, \"isa_in_use\": \"%s\"", attn_isa_name(lib_isa));
+#if BENCH_HAVE_BLAS
+    if (blas) {
+        printf(", \"blas\": ");
+        json_string(bench_blas_name());
+    }
+#else
+    (void)blas;
+#endif
+    printf(", \"runs\": [");
+}
+
+static void print_json_tail(const probes *pr)
+{
+    printf("\n], \"fma_peak\": [");
+    for (int i = 0; i < pr->n; i++)
+        printf("%s{\"isa\": \"%s\", \"threads\": %d, \"gflops\": %.4f}", i ? ", " : "",
+               attn_isa_name(pr->peak[i].isa), pr->peak[i].thr, pr->peak[i].gflops);
+    printf("], \"read_bw\": [");
+    for (int i = 0; i < pr->nbw; i++)
+        printf("%s{\"threads\": %d, \"gbps\": %.4f, \"buffer_bytes\": %zu}", i ? ", " : "",
+               pr->bw[i].thr, pr->bw[i].gbps, pr->buf_bytes);
+    printf("]}\n");
+}
+
+/* Times every ISA x thread count on one shape (and the baseline per thread
+ * count), appending to rows. */
+static void run_shape(const config *c, const shape *s, probes *pr, int def_threads,
+                      uint64_t *seed, result *rows, int *nrows, int total, double t0)
+{
+    tensor_buf q, k, v, o, ob;
+    tensor_alloc(&q, s->B, s->Hq, s->Lq, s->D, c->bshd);
+    tensor_alloc(&k, s->B, s->Hkv, s->Lk, s->D, c->bshd);
+    tensor_alloc(&v, s->B, s->Hkv, s->Lk, s->Dv, c->bshd);
+    tensor_alloc(&o, s->B, s->Hq, s->Lq, s->Dv, c->bshd);
+    tensor_alloc(&ob, c->blas ? s->B : 0, s->Hq, s->Lq, s->Dv, c->bshd);
+    fill_normal(q.mem, q.n, seed);
+    fill_normal(k.mem, k.n, seed);
+    fill_normal(v.mem, v.n, seed);
+    memset(o.mem, 0, o.n * sizeof(float));
+    const int flush = is_decode(s) && !c->warm_decode && pr->buf;
+    const double flops = shape_flops(s), kvb = shape_kv_bytes(s);
+
+    for (int ti = 0; ti < c->nthreads; ti++) {
+        const int thr = c->threads[ti] ? c->threads[ti] : def_threads;
+        result base;
+        memset(&base, 0, sizeof base);
+#if BENCH_HAVE_BLAS
+        /* Baseline first, then, if it ran BLAS's own thread pool, a pause:
+         * OpenBLAS's pthreads spin for a while after their last call and
+         * would slow libattn's OpenMP threads. */
+        if (c->blas) {
+            bench_problem bp = {&q.t, &k.t, &v.t, &ob.t, s->causal, 0.0f};
+            bench_blas *bb = bench_blas_new(&bp, thr);
+            if (!bb)
+                die(1, "out of memory for the BLAS baseline's score matrices");
+            progress pg;
+            progress_start(&pg, "%s blas T%d", s->name, thr);
+            timing tm = time_it(run_blas, bb, c, flush, pr->buf, pr->buf_bytes, thr, &pg);
+            base.have_blas = 1;
+            base.blas_ms = tm.med_ms;
+            base.blas_gflops = flops / (tm.med_ms * 1e-3) * 1e-9;
+            snprintf(base.blas_plan, sizeof base.blas_plan, "%s", bench_blas_plan(bb));
+            if (bench_blas_pool_threads(bb) > 1)
+                usleep(300000);
+            bench_blas_free(bb);
+        }
+#endif
+        for (int ii = 0; ii < c->nisas; ii++) {
+            const attn_isa isa = c->isas[ii];
+            attn_status st = attn_set_isa(isa);
+            if (st != ATTN_OK)
+                die(1, "attn_set_isa(%s): %s: %s", attn_isa_name(isa), attn_status_str(st),
+                    attn_last_error());
+            /* The machine's limits, measured again right before the run. */
+            if (c->probes) {
+                probe_peak(pr, isa, thr, NULL);
+                if (is_decode(s) && pr->buf)
+                    probe_bw(pr, thr);
+            }
+            fwd_arg fa = {.q = &q.t, .k = &k.t, .v = &v.t, .o = &o.t};
+            fa.opt.causal = s->causal;
+            fa.opt.num_threads = c->threads[ti];
+            progress pg;
+            progress_start(&pg, "%s %s T%d", s->name, attn_isa_name(isa), thr);
+            timing tm = time_it(run_forward, &fa, c, flush, pr->buf, pr->buf_bytes, thr, &pg);
+
+            result *r = &rows[(*nrows)++];
+            *r = base;
+            r->s = s;
+            r->isa = isa;
+            r->threads = thr;
+            r->threads_default = c->threads[ti] == 0;
+            r->reps = c->reps;
+            r->inner = tm.inner;
+            r->cold = flush;
+            r->med_ms = tm.med_ms, r->min_ms = tm.min_ms, r->max_ms = tm.max_ms;
+            r->gflops = flops / (tm.med_ms * 1e-3) * 1e-9;
+            r->gbps = kvb / (tm.med_ms * 1e-3) * 1e-9;
+            if (r->have_blas)
+                r->blas_diff = max_rel_diff(&o.t, &ob.t, &v);
+            if (bench_now() - t0 > 3.0)
+                fprintf(stderr, "attn_bench: [%d/%d] %s %s T%d: %.3f ms, %.2f GFLOP/s\n", *nrows,
+                        total, s->name, attn_isa_name(isa), thr, r->med_ms, r->gflops);
+        }
+    }
+    free(q.mem), free(k.mem), free(v.mem), free(o.mem), free(ob.mem);
+}
+
 int main(int argc, char **argv)
 {
     config c;
     parse_args(argc, argv, &c);
     g_fmt = c.fmt;
+    const double t0 = bench_now();
 
 #if !BENCH_HAVE_BLAS
     if (c.blas) {
@@ -750,15 +885,45 @@ int main(int argc, char **argv)
     st = attn_cpu_info_get(&ci);
     if (st != ATTN_OK)
         die(1, "attn_cpu_info_get: %s: %s", attn_status_str(st), attn_last_error());
-    int def_threads = ci.physical_cores > 0 ? ci.physical_cores : 1;
-    attn_isa lib_isa = attn_get_isa();
+    const int def_threads = ci.physical_cores > 0 ? ci.physical_cores : 1;
+    const attn_isa lib_isa = attn_get_isa();
     if (c.nisas == 0)
         c.isas[c.nisas++] = lib_isa;
 
-    /* The machine. */
+    probes pr;
+    memset(&pr, 0, sizeof pr);
+    pr.seconds = c.probe_s;
+    int any_decode = 0;
+    for (int i = 0; i < c.nshapes; i++)
+        any_decode |= is_decode(&c.shapes[i]);
     char b1[32], b2[32], b3[32];
-    note("attn_bench: libattn %d.%d.%d | %d physical cores, %d logical CPUs | L1d %s, L2 %s per core, "
-         "L3 %s (%s) | best ISA %s, in use %s",
+    if (any_decode) {
+        size_t bytes = bw_buffer_bytes(&c, &ci);
+        pr.buf = bench_bw_buffer(bytes, def_threads);
+        pr.buf_bytes = pr.buf ? bytes : 0;
+        if (!pr.buf)
+            fprintf(stderr, "attn_bench: cannot allocate %s for the bandwidth probe: decode runs "
+                            "without it\n", fmt_bytes((double)bytes, b1, sizeof b1));
+    }
+
+    /* Run everything, then print: every row is reported against the best
+     * probe of the whole run. */
+    const int total = c.nshapes * c.nthreads * c.nisas;
+    result *rows = calloc((size_t)total, sizeof *rows);
+    if (!rows)
+        die(1, "out of memory");
+    int nrows = 0;
+    uint64_t seed = c.seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
+    for (int si = 0; si < c.nshapes; si++)
+        run_shape(&c, &c.shapes[si], &pr, def_threads, &seed, rows, &nrows, total, t0);
+    attn_set_isa(lib_isa); /* leave the library as the environment set it */
+    for (int i = 0; i < nrows; i++) {
+        rows[i].peak = peak_of(&pr, rows[i].isa, rows[i].threads);
+        rows[i].bw = is_decode(rows[i].s) ? bw_of(&pr, rows[i].threads) : 0.0;
+    }
+
+    note("attn_bench: libattn %d.%d.%d | %d physical cores, %d logical CPUs | L1d %s, L2 %s per "
+         "core, L3 %s (%s) | best ISA %s, in use %s",
          ATTN_VERSION_MAJOR, ATTN_VERSION_MINOR, ATTN_VERSION_PATCH, ci.physical_cores,
          ci.logical_cpus, fmt_bytes((double)ci.l1d_bytes, b1, sizeof b1),
          fmt_bytes((double)ci.l2_bytes, b2, sizeof b2), fmt_bytes((double)ci.l3_bytes, b3, sizeof b3),
@@ -766,49 +931,23 @@ int main(int argc, char **argv)
     note("f32, layout %s; FLOPs = 2*B*Hq*(D+Dv)*visible pairs (causal: bottom-right, exact); "
          "median of %d reps after %d warm-up",
          c.bshd ? "[B,S,H,D]" : "[B,H,S,D]", c.reps, c.warmup);
-
-    int any_decode = 0;
-    for (int i = 0; i < c.nshapes; i++)
-        any_decode |= is_decode(&c.shapes[i]);
-
-    /* The machine's limits, measured now for every ISA x thread count used
-     * (and again before each run). */
-    probes pr;
-    memset(&pr, 0, sizeof pr);
-    pr.seconds = c.probe_s;
-    for (int t = 0; c.probes && t < c.nthreads; t++) {
-        int thr = c.threads[t] ? c.threads[t] : def_threads;
-        for (int i = 0; i < c.nisas; i++) {
-            int used = 0;
-            double g = probe_peak(&pr, c.isas[i], thr, &used);
-            if (g > 0)
-                note("FMA peak %-6s T%-2d %8.2f GFLOP/s (register-resident FMA loop%s)",
-                     attn_isa_name(c.isas[i]), thr, g, used != thr ? ", OpenMP gave fewer threads" : "");
-            else
-                note("FMA peak %-6s: no probe for this ISA", attn_isa_name(c.isas[i]));
-        }
+    for (int i = 0; i < pr.n; i++) {
+        if (pr.peak[i].gflops > 0)
+            note("FMA peak %-6s T%-2d %8.2f GFLOP/s (register-resident FMA loop, best of the run)",
+                 attn_isa_name(pr.peak[i].isa), pr.peak[i].thr, pr.peak[i].gflops);
+        else
+            note("FMA peak %-6s: no probe for this ISA", attn_isa_name(pr.peak[i].isa));
     }
-    if (any_decode) {
-        size_t bytes = bw_buffer_bytes(&c, &ci);
-        pr.buf = bench_bw_buffer(bytes, def_threads);
-        pr.buf_bytes = pr.buf ? bytes : 0;
-        if (!pr.buf)
-            note("cannot allocate %s for the bandwidth probe: decode runs without it",
-                 fmt_bytes((double)bytes, b1, sizeof b1));
-        for (int t = 0; pr.buf && c.probes && t < c.nthreads; t++) {
-            int thr = c.threads[t] ? c.threads[t] : def_threads;
-            note("read bandwidth T%-2d %8.2f GB/s (streaming sum over %s)", thr, probe_bw(&pr, thr),
-                 fmt_bytes((double)pr.buf_bytes, b1, sizeof b1));
-        }
-        if (pr.buf && !c.warm_decode)
-            note("decode shapes (Lq <= %d): caches flushed before each repetition (%s read)",
-                 DECODE_MAX_LQ, fmt_bytes((double)pr.buf_bytes, b1, sizeof b1));
-    }
-    if (c.probes)
-        note("%%peak and %%bw: against the best probe of the run so far (probes rerun before each row)");
+    for (int i = 0; i < pr.nbw; i++)
+        note("read bandwidth T%-2d %8.2f GB/s (streaming sum over %s, best of the run)",
+             pr.bw[i].thr, pr.bw[i].gbps, fmt_bytes((double)pr.buf_bytes, b1, sizeof b1));
+    if (pr.buf && !c.warm_decode)
+        note("decode shapes (Lq <= %d): caches flushed before each repetition (%s read)",
+             DECODE_MAX_LQ, fmt_bytes((double)pr.buf_bytes, b1, sizeof b1));
 #if BENCH_HAVE_BLAS
     if (c.blas)
         note("baseline: %s: cblas_sgemm(Q K^T) + row softmax (libmvec expf) + cblas_sgemm(P V), "
+             "OpenMP over B*H with 1-thread BLAS (all-thread BLAS when B*H < threads); "
              "x_blas = blas time / libattn time, diff = max|O_blas - O_attn| / max|V|",
              bench_blas_name());
 #endif
@@ -818,131 +957,13 @@ int main(int argc, char **argv)
         print_text_header(&c);
     else if (c.fmt == FMT_CSV)
         printf("%s\n", csv_header);
-    else {
-        printf("{\"libattn\": \"%d.%d.%d\", \"cpu\": {\"physical_cores\": %d, \"logical_cpus\": %d, "
-               "\"l1d_bytes\": %" PRId64 ", \"l2_bytes\": %" PRId64 ", \"l3_bytes\": %" PRId64
-               ", \"best_isa\": \"%s\", \"source\": ",
-               ATTN_VERSION_MAJOR, ATTN_VERSION_MINOR, ATTN_VERSION_PATCH, ci.physical_cores,
-               ci.logical_cpus, ci.l1d_bytes, ci.l2_bytes, ci.l3_bytes, attn_isa_name(ci.best_isa));
-        json_string(ci.source ? ci.source : "");
-        printf("}, \"isa_in_use\": \"%s\"", attn_isa_name(lib_isa));
-#if BENCH_HAVE_BLAS
-        if (c.blas) {
-            printf(", \"blas\": ");
-            json_string(bench_blas_name());
-        }
-#endif
-        printf(", \"runs\": [");
-    }
-    fflush(stdout);
-
-    uint64_t seed = c.seed * UINT64_C(0x9E3779B97F4A7C15) + 1;
-    for (int si = 0; si < c.nshapes; si++) {
-        const shape *s = &c.shapes[si];
-        tensor_buf q, k, v, o, ob;
-        tensor_alloc(&q, s->B, s->Hq, s->Lq, s->D, c.bshd);
-        tensor_alloc(&k, s->B, s->Hkv, s->Lk, s->D, c.bshd);
-        tensor_alloc(&v, s->B, s->Hkv, s->Lk, s->Dv, c.bshd);
-        tensor_alloc(&o, s->B, s->Hq, s->Lq, s->Dv, c.bshd);
-        fill_normal(q.mem, q.n, &seed);
-        fill_normal(k.mem, k.n, &seed);
-        fill_normal(v.mem, v.n, &seed);
-        memset(o.mem, 0, o.n * sizeof(float));
-        int flush = is_decode(s) && !c.warm_decode && pr.buf;
-        double flops = shape_flops(s), kvb = shape_kv_bytes(s);
-
-        for (int ti = 0; ti < c.nthreads; ti++) {
-            int thr = c.threads[ti] ? c.threads[ti] : def_threads;
-            result base;
-            memset(&base, 0, sizeof base);
-#if BENCH_HAVE_BLAS
-            /* Baseline first, then, if it ran BLAS's own thread pool, a
-             * pause: OpenBLAS's pthreads spin for a while after their last
-             * call and would slow libattn's OpenMP threads. */
-            if (c.blas) {
-                tensor_alloc(&ob, s->B, s->Hq, s->Lq, s->Dv, c.bshd);
-                bench_problem bp = {&q.t, &k.t, &v.t, &ob.t, s->causal, 0.0f};
-                bench_blas *bb = bench_blas_new(&bp, thr);
-                if (!bb)
-                    die(1, "out of memory for the BLAS baseline's score matrices");
-                progress pg;
-                progress_start(&pg, "%s blas T%d", s->name, thr);
-                timing tm = time_it(run_blas, bb, &c, flush, pr.buf, pr.buf_bytes, thr, &pg);
-                base.have_blas = 1;
-                base.blas_ms = tm.med_ms;
-                base.blas_gflops = flops / (tm.med_ms * 1e-3) * 1e-9;
-                static char plan[96];
-                snprintf(plan, sizeof plan, "%s", bench_blas_plan(bb));
-                base.blas_plan = plan;
-                if (bench_blas_pool_threads(bb) > 1)
-                    usleep(300000);
-                bench_blas_free(bb);
-            }
-#endif
-            for (int ii = 0; ii < c.nisas; ii++) {
-                attn_isa isa = c.isas[ii];
-                st = attn_set_isa(isa);
-                if (st != ATTN_OK)
-                    die(1, "attn_set_isa(%s): %s: %s", attn_isa_name(isa), attn_status_str(st),
-                        attn_last_error());
-                fwd_arg fa = {.q = &q.t, .k = &k.t, .v = &v.t, .o = &o.t};
-                fa.opt.causal = s->causal;
-                fa.opt.num_threads = c.threads[ti];
-                double peak = 0.0, bw = 0.0;
-                if (c.probes) {
-                    peak = probe_peak(&pr, isa, thr, NULL);
-                    if (is_decode(s) && pr.buf)
-                        bw = probe_bw(&pr, thr);
-                }
-                progress pg;
-                progress_start(&pg, "%s %s T%d", s->name, attn_isa_name(isa), thr);
-                timing tm = time_it(run_forward, &fa, &c, flush, pr.buf, pr.buf_bytes, thr, &pg);
-
-                result r = base;
-                r.s = s;
-                r.isa = isa;
-                r.threads = thr;
-                r.threads_default = c.threads[ti] == 0;
-                r.reps = c.reps;
-                r.inner = tm.inner;
-                r.cold = flush;
-                r.med_ms = tm.med_ms, r.min_ms = tm.min_ms, r.max_ms = tm.max_ms;
-                r.gflops = flops / (tm.med_ms * 1e-3) * 1e-9;
-                r.gbps = kvb / (tm.med_ms * 1e-3) * 1e-9;
-                r.peak = peak;
-                r.bw = bw;
-                if (r.have_blas)
-                    r.blas_diff = max_rel_diff(&o.t, &ob.t, &v);
-                print_row(&c, &r, &first_json);
-            }
-#if BENCH_HAVE_BLAS
-            if (c.blas)
-                free(ob.mem);
-#endif
-        }
-        free(q.mem), free(k.mem), free(v.mem), free(o.mem);
-    }
-    /* The best probes of the whole run. */
-    if (c.fmt == FMT_JSON) {
-        printf("\n], \"fma_peak\": [");
-        for (int i = 0; i < pr.n; i++)
-            printf("%s{\"isa\": \"%s\", \"threads\": %d, \"gflops\": %.4f}", i ? ", " : "",
-                   attn_isa_name(pr.peak[i].isa), pr.peak[i].thr, pr.peak[i].gflops);
-        printf("], \"read_bw\": [");
-        for (int i = 0; i < pr.nbw; i++)
-            printf("%s{\"threads\": %d, \"gbps\": %.4f, \"buffer_bytes\": %zu}", i ? ", " : "",
-                   pr.bw[i].thr, pr.bw[i].gbps, pr.buf_bytes);
-        printf("]}\n");
-    } else {
-        for (int i = 0; i < pr.n; i++)
-            if (pr.peak[i].gflops > 0)
-                note("best FMA peak of the run: %-6s T%-2d %8.2f GFLOP/s", attn_isa_name(pr.peak[i].isa),
-                     pr.peak[i].thr, pr.peak[i].gflops);
-        for (int i = 0; i < pr.nbw; i++)
-            note("best read bandwidth of the run: T%-2d %8.2f GB/s", pr.bw[i].thr, pr.bw[i].gbps);
-    }
+    else
+        print_json_head(&ci, lib_isa, c.blas);
+    for (int i = 0; i < nrows; i++)
+        print_row(&c, &rows[i], &first_json);
+    if (c.fmt == FMT_JSON)
+        print_json_tail(&pr);
+    free(rows);
     free(pr.buf);
-    /* Leave the library as the environment set it. */
-    attn_set_isa(lib_isa);
     return 0;
 }

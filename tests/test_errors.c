@@ -4,7 +4,9 @@
  * sentinel-filled and compared byte for byte; inputs too), and leaves a
  * message in attn_last_error() that names the function and the argument at
  * fault. Plus the small runtime API: attn_set_isa, attn_isa_name,
- * attn_status_str, attn_last_error.
+ * attn_status_str, attn_last_error; the masks and modifiers of issue 5
+ * (windows, softcap, bias) in attn_forward, attn_forward_workspace and
+ * attn_softmax; attn_forward_workspace's validation; attn_merge (issue 6).
  */
 #include <criterion/criterion.h>
 
@@ -650,4 +652,283 @@ Test(errors, status_strings)
         }
     }
     cr_expect(attn_status_str((attn_status)1000000)[0] != '\0');
+}
+
+/* ------------------------------------------------------------------ masks and modifiers */
+
+/* attn_forward, attn_forward_workspace and attn_softmax with every modifier
+ * of issue 5 on (windows, bias, ALiBi, softcap, sinks): bad values are
+ * refused before anything is written. */
+typedef struct mctx {
+    ectx e;
+    float bias32[B * HQ * LQ * LK];
+    float alibi[HQ], sinks[HQ];
+    attn_tensor bias;
+    unsigned char bias_before[sizeof(float) * B * HQ * LQ * LK];
+} mctx;
+
+static void mctx_init(mctx *c)
+{
+    ectx_init(&c->e);
+    tu_rng r = {11};
+    for (size_t i = 0; i < NELEM(c->bias32); i++)
+        c->bias32[i] = i % 7 == 3 ? -INFINITY : (float)tu_uniform(&r, -1, 1);
+    for (int h = 0; h < HQ; h++) {
+        c->alibi[h] = 0.25f / (float)(h + 1);
+        c->sinks[h] = (float)h - 1.0f;
+    }
+    c->bias = contiguous(c->bias32, B, HQ, LQ, LK);
+    c->e.opt.bias = &c->bias;
+    c->e.opt.window_left = 2;
+    c->e.opt.window_right = 1;
+    c->e.opt.alibi_slopes = c->alibi;
+    c->e.opt.softcap = 5.0f;
+    c->e.opt.sinks = c->sinks;
+    memcpy(c->bias_before, c->bias32, sizeof c->bias32);
+}
+
+/* X(what, want, words, mutation) — c is an mctx * */
+#define MODS_CASES(X)                                                                          \
+    X("window_left < 0", S(ATTN_ERR_ARG), "window_left", c->e.opt.window_left = -1)            \
+    X("window_left = INT32_MIN", S(ATTN_ERR_ARG), "window_left",                               \
+      c->e.opt.window_left = INT32_MIN)                                                        \
+    X("window_right < 0", S(ATTN_ERR_ARG), "window_right", c->e.opt.window_right = -5)         \
+    X("softcap < 0", S(ATTN_ERR_ARG), "softcap", c->e.opt.softcap = -1.0f)                     \
+    X("softcap NaN", S(ATTN_ERR_ARG), "softcap", c->e.opt.softcap = NAN)                       \
+    X("softcap +inf", S(ATTN_ERR_ARG), "softcap", c->e.opt.softcap = INFINITY)                 \
+    X("softcap -inf", S(ATTN_ERR_ARG), "softcap", c->e.opt.softcap = -INFINITY)                \
+    X("bias.data == NULL", S(ATTN_ERR_NULL), "bias", c->bias.data = NULL)                      \
+    X("bias.shape[0] = 3 (not B or 1)", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[0] = 3)       \
+    X("bias.shape[1] = Hkv (not Hq or 1)", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[1] = HKV)  \
+    X("bias.shape[1] = 3", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[1] = 3)                    \
+    X("bias.shape[2] = Lq - 1", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[2] = LQ - 1)          \
+    X("bias.shape[2] = 1 (rows broadcast by stride only)", S(ATTN_ERR_SHAPE), "bias",          \
+      c->bias.shape[2] = 1)                                                                    \
+    X("bias.shape[3] = Lk + 1", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[3] = LK + 1)          \
+    X("bias.shape[3] = 1", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[3] = 1)                    \
+    X("bias.shape[0] < 0", S(ATTN_ERR_SHAPE), "bias", c->bias.shape[0] = -1)                   \
+    X("bias bf16", S(ATTN_ERR_DTYPE), "bias", c->bias.dtype = ATTN_BF16)                       \
+    X("bias.dtype unknown (7)", S(ATTN_ERR_DTYPE), "bias", c->bias.dtype = (attn_dtype)7)      \
+    X("bias.dtype unknown (-1)", S(ATTN_ERR_DTYPE), "bias", c->bias.dtype = (attn_dtype)-1)    \
+    X("bias.stride[3] = 2", S(ATTN_ERR_STRIDE), "bias", c->bias.stride[3] = 2)                 \
+    X("bias.stride[3] = 0", S(ATTN_ERR_STRIDE), "bias", c->bias.stride[3] = 0)                 \
+    X("bias.stride[2] < 0", S(ATTN_ERR_STRIDE), "bias", c->bias.stride[2] = -LK)               \
+    X("bias.stride[0] < 0", S(ATTN_ERR_STRIDE), "bias", c->bias.stride[0] = -1)                \
+    X("bias extent overflows", S(ATTN_ERR_OVERFLOW), "bias", c->bias.stride[0] = INT64_MAX / 2)
+
+static const ecase mods_cases[] = {MODS_CASES(X_DESC)};
+
+static void mods_mutate(mctx *c, size_t id)
+{
+    size_t i = 0;
+#define X_MUT(what, want, words, stmt)                                                          \
+    if (id == i++) {                                                                           \
+        stmt;                                                                                  \
+    }
+    MODS_CASES(X_MUT)
+#undef X_MUT
+}
+
+enum { M_FORWARD, M_WORKSPACE, M_SOFTMAX };
+
+static attn_status mods_call(mctx *c, int which, size_t *bytes)
+{
+    switch (which) {
+    case M_FORWARD: return attn_forward(c->e.qp, c->e.kp, c->e.vp, c->e.op, &c->e.opt);
+    case M_WORKSPACE:
+        return attn_forward_workspace(c->e.qp, c->e.kp, c->e.vp, c->e.op, &c->e.opt, bytes);
+    default: return attn_softmax(c->e.sp, &c->e.opt);
+    }
+}
+
+static void mods_body_for(const char *isa, int which)
+{
+    static const char *const fns[] = {"attn_forward", "attn_forward_workspace", "attn_softmax"};
+    static mctx c;
+    size_t bytes = 0;
+    mctx_init(&c);
+    attn_status st = mods_call(&c, which, &bytes);
+    cr_assert_eq(st, ATTN_OK, "[%s] %s with every modifier: %s", isa, fns[which],
+                 attn_last_error());
+    /* valid broadcasts: shape 1, zero strides, f16 */
+    mctx_init(&c);
+    c.bias.shape[0] = 1, c.bias.shape[1] = 1, c.bias.stride[0] = 12345, c.bias.stride[1] = 0;
+    c.bias.stride[2] = 0;
+    cr_assert_eq(mods_call(&c, which, &bytes), ATTN_OK, "[%s] %s: broadcast bias: %s", isa,
+                 fns[which], attn_last_error());
+    mctx_init(&c);
+    c.bias.dtype = ATTN_F16; /* the same bytes read as f16: values of any kind */
+    c.bias.shape[3] = LK;
+    cr_assert_eq(mods_call(&c, which, &bytes), ATTN_OK, "[%s] %s: f16 bias: %s", isa, fns[which],
+                 attn_last_error());
+    mctx_init(&c);
+    c.e.opt.window_left = INT32_MAX, c.e.opt.window_right = INT32_MAX, c.e.opt.softcap = 1e30f;
+    cr_assert_eq(mods_call(&c, which, &bytes), ATTN_OK, "[%s] %s: huge windows/softcap: %s", isa,
+                 fns[which], attn_last_error());
+    for (size_t id = 0; id < NELEM(mods_cases); id++) {
+        mctx_init(&c);
+        mods_mutate(&c, id);
+        snapshot(&c.e, c.e.before);
+        st = mods_call(&c, which, &bytes);
+        expect_error(st, mods_cases[id].want, fns[which], mods_cases[id].words,
+                     mods_cases[id].what, isa);
+        cr_expect(untouched(&c.e) && memcmp(c.bias32, c.bias_before, sizeof c.bias32) == 0,
+                  "[%s] %s: %s: a buffer changed", isa, fns[which], mods_cases[id].what);
+    }
+}
+
+static void mods_forward_body(const char *isa) { mods_body_for(isa, M_FORWARD); }
+static void mods_workspace_body(const char *isa) { mods_body_for(isa, M_WORKSPACE); }
+static void mods_softmax_body(const char *isa) { mods_body_for(isa, M_SOFTMAX); }
+
+Test(errors, forward_bad_modifiers) { each_isa(mods_forward_body); }
+Test(errors, workspace_bad_modifiers) { each_isa(mods_workspace_body); }
+Test(errors, softmax_bad_modifiers) { each_isa(mods_softmax_body); }
+
+/* attn_forward_workspace validates exactly as attn_forward does. */
+static void workspace_body(const char *isa)
+{
+    static ectx c;
+    size_t bytes = 0;
+    ectx_init(&c);
+    cr_assert_eq(attn_forward_workspace(c.qp, c.kp, c.vp, c.op, &c.opt, &bytes), ATTN_OK,
+                 "[%s] unmutated attn_forward_workspace: %s", isa, attn_last_error());
+    cr_expect_gt(bytes, 0, "[%s] attn_forward_workspace: 0 bytes for a real call", isa);
+    for (size_t id = 0; id < NELEM(forward_cases); id++) {
+        ectx_init(&c);
+        forward_mutate(&c, id);
+        snapshot(&c, c.before);
+        const attn_status st = attn_forward_workspace(c.qp, c.kp, c.vp, c.op, &c.opt, &bytes);
+        expect_error(st, forward_cases[id].want, "attn_forward_workspace",
+                     forward_cases[id].words, forward_cases[id].what, isa);
+        cr_expect(untouched(&c), "[%s] attn_forward_workspace: %s: a buffer changed", isa,
+                  forward_cases[id].what);
+    }
+    ectx_init(&c);
+    expect_error(attn_forward_workspace(c.qp, c.kp, c.vp, c.op, &c.opt, NULL), S(ATTN_ERR_NULL),
+                 "attn_forward_workspace", "bytes", "bytes == NULL", isa);
+    expect_error(attn_forward_workspace(NULL, c.kp, c.vp, c.op, &c.opt, &bytes),
+                 S(ATTN_ERR_NULL), "attn_forward_workspace", "q", "q == NULL", isa);
+    expect_error(attn_forward_workspace(c.qp, c.kp, c.vp, NULL, &c.opt, &bytes),
+                 S(ATTN_ERR_NULL), "attn_forward_workspace", "out", "out == NULL", isa);
+}
+
+Test(errors, workspace_bad_input) { each_isa(workspace_body); }
+
+/* ------------------------------------------------------------------ attn_merge */
+
+enum { NSH = 3 };
+
+typedef struct gctx {
+    float ob[NSH][B * HQ * LQ * DV], lb[NSH][B * HQ * LQ];
+    float out[B * HQ * LQ * DV], lse[B * HQ * LQ];
+    attn_tensor outs[NSH], lses[NSH], o, l;
+    const attn_tensor *outsp, *lsesp, *op, *lp;
+    int n;
+    unsigned char before[sizeof(float) * (NSH * B * HQ * LQ * (DV + 1) + B * HQ * LQ * (DV + 1))];
+} gctx;
+
+static void gctx_snapshot(const gctx *c, unsigned char *dst)
+{
+    size_t off = 0;
+    memcpy(dst + off, c->ob, sizeof c->ob), off += sizeof c->ob;
+    memcpy(dst + off, c->lb, sizeof c->lb), off += sizeof c->lb;
+    memcpy(dst + off, c->out, sizeof c->out), off += sizeof c->out;
+    memcpy(dst + off, c->lse, sizeof c->lse);
+}
+
+static int gctx_untouched(const gctx *c)
+{
+    unsigned char now[sizeof c->before];
+    gctx_snapshot(c, now);
+    return memcmp(now, c->before, sizeof now) == 0;
+}
+
+static void gctx_init(gctx *c)
+{
+    memset(c, 0, sizeof *c);
+    tu_rng r = {13};
+    for (int s = 0; s < NSH; s++) {
+        for (size_t i = 0; i < NELEM(c->ob[s]); i++)
+            c->ob[s][i] = (float)tu_uniform(&r, -1, 1);
+        for (size_t i = 0; i < NELEM(c->lb[s]); i++)
+            c->lb[s][i] = (float)tu_uniform(&r, -2, 2);
+        c->outs[s] = contiguous(c->ob[s], B, HQ, LQ, DV);
+        c->lses[s] = contiguous(c->lb[s], B, HQ, LQ, 1);
+    }
+    memset(c->out, 0xA5, sizeof c->out);
+    memset(c->lse, 0x5A, sizeof c->lse);
+    c->o = contiguous(c->out, B, HQ, LQ, DV);
+    c->l = contiguous(c->lse, B, HQ, LQ, 1);
+    c->outsp = c->outs, c->lsesp = c->lses, c->op = &c->o, c->lp = &c->l;
+    c->n = NSH;
+}
+
+#define MERGE_CASES(X)                                                                         \
+    X("n = 0", S(ATTN_ERR_ARG), "n", c->n = 0)                                                 \
+    X("n = -1", S(ATTN_ERR_ARG), "n", c->n = -1)                                               \
+    X("n = INT_MIN", S(ATTN_ERR_ARG), "n", c->n = INT32_MIN)                                   \
+    X("outs == NULL", S(ATTN_ERR_NULL), "outs", c->outsp = NULL)                               \
+    X("lses == NULL", S(ATTN_ERR_NULL), "lses", c->lsesp = NULL)                               \
+    X("out == NULL", S(ATTN_ERR_NULL), "out", c->op = NULL)                                    \
+    X("out.data == NULL", S(ATTN_ERR_NULL), "out", c->o.data = NULL)                           \
+    X("outs[1].data == NULL", S(ATTN_ERR_NULL), "outs", c->outs[1].data = NULL)                \
+    X("lses[2].data == NULL", S(ATTN_ERR_NULL), "lses", c->lses[2].data = NULL)                \
+    X("lse.data == NULL", S(ATTN_ERR_NULL), "lse", c->l.data = NULL)                           \
+    X("outs[1].shape[3] != Dv", S(ATTN_ERR_SHAPE), "outs", c->outs[1].shape[3] = DV - 1)       \
+    X("outs[2].shape[0] != B", S(ATTN_ERR_SHAPE), "outs", c->outs[2].shape[0] = 1)             \
+    X("outs[0].shape[2] != Lq", S(ATTN_ERR_SHAPE), "outs", c->outs[0].shape[2] = LQ + 1)       \
+    X("lses[0].shape[2] != Lq", S(ATTN_ERR_SHAPE), "lses", c->lses[0].shape[2] = LQ - 1)       \
+    X("lses[1].shape[3] = 2", S(ATTN_ERR_SHAPE) | S(ATTN_ERR_STRIDE), "lses",                   \
+      c->lses[1].shape[3] = 2)                                                                 \
+    X("lse.shape[1] != H", S(ATTN_ERR_SHAPE), "lse", c->l.shape[1] = 1)                        \
+    X("out.shape[2] != the shards'", S(ATTN_ERR_SHAPE), "out|outs|lse",                       \
+      c->o.shape[2] = LQ - 1)                                                                  \
+    X("outs[2].shape[1] < 0", S(ATTN_ERR_SHAPE), "outs", c->outs[2].shape[1] = -1)             \
+    X("outs[0] f16", F32_ONLY, "outs", c->outs[0].dtype = ATTN_F16)                            \
+    X("lses[1] bf16", F32_ONLY, "lses", c->lses[1].dtype = ATTN_BF16)                          \
+    X("out f16", F32_ONLY, "out", c->o.dtype = ATTN_F16)                                       \
+    X("lse.dtype unknown", S(ATTN_ERR_DTYPE), "lse", c->l.dtype = (attn_dtype)9)               \
+    X("outs[2].dtype unknown", S(ATTN_ERR_DTYPE), "outs", c->outs[2].dtype = (attn_dtype)-3)   \
+    X("out.stride[2] == 0", S(ATTN_ERR_STRIDE), "out", c->o.stride[2] = 0)                     \
+    X("out rows overlap", S(ATTN_ERR_STRIDE), "out", c->o.stride[2] = DV - 1)                  \
+    X("lse rows alias", S(ATTN_ERR_STRIDE), "lse", c->l.stride[2] = 0)                         \
+    X("outs[1].stride[3] = 2", S(ATTN_ERR_STRIDE), "outs", c->outs[1].stride[3] = 2)           \
+    X("outs[0].stride[1] < 0", S(ATTN_ERR_STRIDE), "outs", c->outs[0].stride[1] = -1)          \
+    X("lses[2].stride[0] < 0", S(ATTN_ERR_STRIDE), "lses", c->lses[2].stride[0] = -4)          \
+    X("out extent overflows", S(ATTN_ERR_OVERFLOW), "out", c->o.stride[0] = INT64_MAX / 2)     \
+    X("outs[1] extent overflows", S(ATTN_ERR_OVERFLOW), "outs",                                \
+      c->outs[1].stride[1] = INT64_MAX / 3)
+
+static const ecase merge_cases[] = {MERGE_CASES(X_DESC)};
+
+static void merge_mutate(gctx *c, size_t id)
+{
+    size_t i = 0;
+#define X_MUT(what, want, words, stmt)                                                          \
+    if (id == i++) {                                                                           \
+        stmt;                                                                                  \
+    }
+    MERGE_CASES(X_MUT)
+#undef X_MUT
+}
+
+Test(errors, merge_bad_input)
+{
+    static gctx c;
+    gctx_init(&c);
+    cr_assert_eq(attn_merge(c.outsp, c.lsesp, c.n, c.op, c.lp), ATTN_OK, "unmutated attn_merge: %s",
+                 attn_last_error());
+    gctx_init(&c);
+    cr_assert_eq(attn_merge(c.outsp, c.lsesp, c.n, c.op, NULL), ATTN_OK, "lse = NULL: %s",
+                 attn_last_error());
+    for (size_t id = 0; id < NELEM(merge_cases); id++) {
+        gctx_init(&c);
+        merge_mutate(&c, id);
+        gctx_snapshot(&c, c.before);
+        const attn_status st = attn_merge(c.outsp, c.lsesp, c.n, c.op, c.lp);
+        expect_error(st, merge_cases[id].want, "attn_merge", merge_cases[id].words,
+                     merge_cases[id].what, "any");
+        cr_expect(gctx_untouched(&c), "attn_merge: %s: a buffer changed", merge_cases[id].what);
+    }
 }

@@ -16,6 +16,8 @@
  *   _mm512_mask_storeu_ps   masked store; unselected lanes' memory untouched
  *   _mm512_shuffle_f32x4    128-bit lane select (lanes 0–1 from a, 2–3 from b)
  *   _mm512_cvtss_f32        lane 0
+ *   _mm512_cvtph_ps         16 binary16 → f32, exact; NaN quieted, payload kept
+ *   _mm512_cvtepu16_epi32   16 u16 zero-extended to 32 bits
  *   _mm512_scalef_ps        replaces SIMDe's: it computes a · exp2(floor(b)),
  *                           which overflows 2^128 before multiplying (so
  *                           scalef(0.75, 128) = inf instead of 2.55e38),
@@ -92,6 +94,50 @@ static inline float attn_emu_mm512_cvtss_f32(simde__m512 a)
     return f;
 }
 
+/* VCVTPH2PS: binary16 → binary32, exact (subnormal halves become normal
+ * floats); a NaN keeps sign and payload (shifted up 13 bits) and comes out
+ * quiet, as the instruction does (MXCSR default, DAZ off). */
+static inline uint32_t attn_emu_half_to_float_bits(uint16_t h)
+{
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
+    const uint32_t e = (h >> 10) & 0x1fu;
+    uint32_t m = h & 0x3ffu;
+    if (e == 0x1f)
+        return sign | 0x7f800000u | (m << 13) | (m ? 0x00400000u : 0u);
+    if (e != 0)
+        return sign | ((e + 112u) << 23) | (m << 13);
+    if (m == 0)
+        return sign;
+    /* subnormal half m·2^−24: normalise the 10-bit mantissa */
+    uint32_t sh = 0;
+    while (!(m & 0x400u)) {
+        m <<= 1;
+        sh++;
+    }
+    return sign | ((113u - sh) << 23) | ((m & 0x3ffu) << 13);
+}
+
+static inline simde__m512 attn_emu_mm512_cvtph_ps(simde__m256i a)
+{
+    uint16_t h[16];
+    uint32_t r[16];
+    simde_mm256_storeu_si256(h, a);
+    for (int i = 0; i < 16; i++)
+        r[i] = attn_emu_half_to_float_bits(h[i]);
+    return attn_emu_from_bits(r);
+}
+
+/* VPMOVZXWD: 16 u16 → 16 u32, zero-extended. */
+static inline simde__m512i attn_emu_mm512_cvtepu16_epi32(simde__m256i a)
+{
+    uint16_t h[16];
+    uint32_t r[16];
+    simde_mm256_storeu_si256(h, a);
+    for (int i = 0; i < 16; i++)
+        r[i] = h[i];
+    return simde_mm512_loadu_si512(r);
+}
+
 /* One lane of VSCALEFPS (MXCSR default: round to nearest, DAZ off), with the
  * special cases of the SDM's table for VSCALEFPS. */
 static inline uint32_t attn_emu_scalef_lane(uint32_t ua, uint32_t ub)
@@ -145,6 +191,10 @@ static inline simde__m512 attn_emu_mm512_scalef_ps(simde__m512 a, simde__m512 b)
 #define _mm512_shuffle_f32x4(a, b, imm) attn_emu_mm512_shuffle_f32x4((a), (b), (imm))
 #undef _mm512_cvtss_f32
 #define _mm512_cvtss_f32(a) attn_emu_mm512_cvtss_f32((a))
+#undef _mm512_cvtph_ps
+#define _mm512_cvtph_ps(a) attn_emu_mm512_cvtph_ps((a))
+#undef _mm512_cvtepu16_epi32
+#define _mm512_cvtepu16_epi32(a) attn_emu_mm512_cvtepu16_epi32((a))
 #undef _mm512_scalef_ps
 #define _mm512_scalef_ps(a, b) attn_emu_mm512_scalef_ps((a), (b))
 

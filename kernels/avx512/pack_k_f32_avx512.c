@@ -13,39 +13,8 @@
  */
 #include "avx512_intrin.h"
 #include "microkernels.h"
+#include "transpose_avx512.h"
 #include "vec_avx512.h"
-
-/* In-place transpose of a 16 × 16 block held as 16 row vectors. */
-static inline void transpose16(__m512 r[16])
-{
-    __m512 t[16], u[16];
-    for (int i = 0; i < 8; i++) {
-        /* t[2i]: rows 2i, 2i+1 interleaved, columns 0,1 of each 4-block */
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int i = 0; i < 4; i++) {
-        /* u[4i + c]: rows 4i..4i+3 of columns c, c+4, c+8, c+12 */
-        const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 2]);
-        const __m512d c = _mm512_castps_pd(t[4 * i + 1]), e = _mm512_castps_pd(t[4 * i + 3]);
-        u[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, b));
-        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, b));
-        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(c, e));
-        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(c, e));
-    }
-    for (int c = 0; c < 4; c++) {
-        /* v: 128-bit blocks (rows 0-3, rows 4-7) of columns c, c+8 (lo) and
-         * c+4, c+12 (hi); w the same for rows 8-15 */
-        const __m512 v_lo = _mm512_shuffle_f32x4(u[c], u[4 + c], 0x88);
-        const __m512 v_hi = _mm512_shuffle_f32x4(u[c], u[4 + c], 0xDD);
-        const __m512 w_lo = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0x88);
-        const __m512 w_hi = _mm512_shuffle_f32x4(u[8 + c], u[12 + c], 0xDD);
-        r[c] = _mm512_shuffle_f32x4(v_lo, w_lo, 0x88);
-        r[c + 8] = _mm512_shuffle_f32x4(v_lo, w_lo, 0xDD);
-        r[c + 4] = _mm512_shuffle_f32x4(v_hi, w_hi, 0x88);
-        r[c + 12] = _mm512_shuffle_f32x4(v_hi, w_hi, 0xDD);
-    }
-}
 
 /* Keys [j, j + nk) (nk ≤ 16) × all d dims → columns 0..15 of the panel
  * rows at out (stride nr), zero for keys past nk. */
@@ -57,7 +26,7 @@ static void pack16(size_t nk, size_t d, const float *k, size_t ldk, float *out, 
         __m512 r[16];
         for (size_t i = 0; i < 16; i++)
             r[i] = i < nk ? _mm512_maskz_loadu_ps(kd, k + i * ldk + dd) : _mm512_setzero_ps();
-        transpose16(r);
+        attn_transpose16_avx512(r);
         for (size_t i = 0; i < nd; i++)
             _mm512_storeu_ps(out + (dd + i) * nr, r[i]);
     }

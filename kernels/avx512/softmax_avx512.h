@@ -7,7 +7,8 @@
  * in order of j, relative to the start of x, then reduces in a fixed order:
  * columns appended after the last one that are 0 (exp(−inf)) change no lane,
  * so a row's sum does not depend on how many masked columns follow it.
- * (One chain suffices: exp costs ~8 cycles per vector, the add 4.)
+ * (One chain suffices: exp costs ~8 cycles per vector, the add 4.) The
+ * exp is attn_exp_nonpos_avx512: x − m ≤ 0 here, or NaN.
  */
 #ifndef ATTN_SOFTMAX_AVX512_H
 #define ATTN_SOFTMAX_AVX512_H
@@ -83,12 +84,6 @@ static inline void attn_row_fill_avx512(size_t n, float *x, float v)
         _mm512_storeu_ps(x + j, vv);
     if (j < n)
         _mm512_mask_storeu_ps(x + j, attn_mask16(n - j), vv);
-}
-
-/* e^x of one float with the vector algorithm (same result as in a row). */
-static inline float attn_exp1_avx512(float x)
-{
-    return _mm512_cvtss_f32(attn_exp_avx512(_mm512_set1_ps(x)));
 }
 
 #endif /* ATTN_SOFTMAX_AVX512_H */

@@ -13,6 +13,28 @@
 
 #include "avx512_intrin.h"
 
+/* Loop unrolling in the tile kernels. ATTN_UNROLL_FULL: loops over the
+ * rows and vectors of a register tile (constant trip counts), which must be
+ * unrolled whole so the accumulator arrays live in registers; GCC needs the
+ * pragma, clang does it by itself and a count pragma there would stop it
+ * (its accumulators then go to the stack). ATTN_UNROLL4: the reduction loop
+ * (over d or keys), unrolled by 4 to amortise the pointer increments. */
+#if defined(ATTN_AVX512_EMULATED)
+/* tests only: SIMDe code is large, and unrolled 14-row tiles made GCC take
+ * minutes per file; the kernels use one run-time-sized instantiation there */
+#define ATTN_UNROLL_FULL
+#define ATTN_UNROLL4
+#elif defined(__clang__)
+#define ATTN_UNROLL_FULL
+#define ATTN_UNROLL4
+#elif defined(__GNUC__)
+#define ATTN_UNROLL_FULL _Pragma("GCC unroll 16")
+#define ATTN_UNROLL4 _Pragma("GCC unroll 4")
+#else
+#define ATTN_UNROLL_FULL
+#define ATTN_UNROLL4
+#endif
+
 /* Mask of the first min(n, 16) lanes. */
 static inline __mmask16 attn_mask16(size_t n)
 {

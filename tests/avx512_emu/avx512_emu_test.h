@@ -19,6 +19,8 @@ void nat_mask_storeu(void *p, uint16_t k, const uint32_t in[16]);
 void nat_shuffle_f32x4(uint32_t out[16], const uint32_t a[16], const uint32_t b[16], int imm);
 uint32_t nat_cvtss_f32(const uint32_t a[16]);
 void nat_scalef(uint32_t out[16], const uint32_t a[16], const uint32_t b[16]);
+void nat_cvtph_ps(uint32_t out[16], const uint16_t h[16]);
+void nat_cvtepu16_epi32(uint32_t out[16], const uint16_t h[16]);
 void nat_exp16(float out[16], const float in[16]);
 
 void emu_exp16(float out[16], const float in[16]);

@@ -52,6 +52,16 @@ void nat_scalef(uint32_t out[16], const uint32_t a[16], const uint32_t b[16])
     _mm512_storeu_ps(out, _mm512_scalef_ps(_mm512_loadu_ps(a), _mm512_loadu_ps(b)));
 }
 
+void nat_cvtph_ps(uint32_t out[16], const uint16_t h[16])
+{
+    _mm512_storeu_ps(out, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h)));
+}
+
+void nat_cvtepu16_epi32(uint32_t out[16], const uint16_t h[16])
+{
+    _mm512_storeu_si512(out, _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)h)));
+}
+
 void nat_exp16(float out[16], const float in[16])
 {
     _mm512_storeu_ps(out, attn_exp_avx512(_mm512_loadu_ps(in)));

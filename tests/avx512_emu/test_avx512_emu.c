@@ -10,6 +10,9 @@
  *                           untouched (sentinels, guard page);
  *   _mm512_shuffle_f32x4    all 256 immediates;
  *   _mm512_cvtss_f32        lane 0, NaN payloads and −0 kept;
+ *   _mm512_cvtph_ps         all 65536 binary16 values: exact, subnormals
+ *                           normalised, NaN quiet with its payload;
+ *   _mm512_cvtepu16_epi32   zero extension (values with the top bit set);
  *   _mm512_scalef_ps        a·2^floor(b) rounded once (overflow to ±inf,
  *                           gradual underflow), and the SDM's special cases
  *                           for NaN, ±inf and ±0.
@@ -23,6 +26,11 @@
  * -DATTN_AVX512_EMULATED so that avx512_intrin.h selects SIMDe and the
  * compat header exactly as the emulated kernels see them.
  */
+/* mmap's MAP_ANONYMOUS is not in strict C11 headers */
+#ifndef _DEFAULT_SOURCE
+#define _DEFAULT_SOURCE 1
+#endif
+
 #include <criterion/criterion.h>
 
 #include <math.h>
@@ -271,6 +279,63 @@ Test(compat, cvtss_f32)
         cr_expect_eq(got, special[s], "cvtss_f32 of %#010x gave %#010x", special[s], got);
         if (have_avx512())
             cr_expect_eq(nat_cvtss_f32(a), got, "cvtss_f32 of %#010x differs from native", special[s]);
+    }
+}
+
+/* ---- _mm512_cvtph_ps, _mm512_cvtepu16_epi32 ---------------------------- */
+
+/* binary16 → binary32 by the definition: (−1)^s · 2^(e−15) · 1.m, or
+ * 2^−14 · 0.m for e = 0, in double (exact), then to float (exact: every
+ * half is a float); inf stays inf; NaN: sign, payload << 13, quiet bit. */
+static uint32_t half_model(uint16_t h)
+{
+    const int s = h >> 15, e = (h >> 10) & 0x1f, m = h & 0x3ff;
+    if (e == 0x1f)
+        return ((uint32_t)s << 31) | 0x7f800000u | ((uint32_t)m << 13) | (m ? 0x00400000u : 0u);
+    const double v = e ? ldexp(1.0 + m / 1024.0, e - 15) : ldexp(m / 1024.0, -14);
+    return bits((float)(s ? -v : v));
+}
+
+Test(compat, cvtph_ps)
+{
+    for (uint32_t h0 = 0; h0 < 65536; h0 += 16) {
+        uint16_t h[16];
+        uint32_t got[16];
+        for (int i = 0; i < 16; i++)
+            h[i] = (uint16_t)(h0 + (uint32_t)i);
+        lanes_of(got, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)h)));
+        for (int i = 0; i < 16; i++)
+            cr_expect_eq(got[i], half_model(h[i]), "cvtph_ps(%#06x) = %#010x, want %#010x", h[i],
+                         got[i], half_model(h[i]));
+        if (have_avx512()) {
+            uint32_t nat[16];
+            nat_cvtph_ps(nat, h);
+            cr_expect(memcmp(nat, got, sizeof got) == 0, "cvtph_ps from %#06x differs from native", h0);
+        }
+    }
+    /* hand-computed: 1.0, −2.0, 65504, the smallest subnormal, −0, +inf, a sNaN */
+    const uint16_t hh[7] = {0x3c00, 0xc000, 0x7bff, 0x0001, 0x8000, 0x7c00, 0x7c01};
+    const uint32_t want[7] = {0x3f800000u, 0xc0000000u, 0x477fe000u, 0x33800000u,
+                              0x80000000u, 0x7f800000u, 0x7fc02000u};
+    for (int i = 0; i < 7; i++)
+        cr_expect_eq(half_model(hh[i]), want[i], "model of %#06x", hh[i]);
+}
+
+Test(compat, cvtepu16_epi32)
+{
+    for (int rep = 0; rep < 1000; rep++) {
+        uint16_t h[16];
+        uint32_t got[16];
+        for (int i = 0; i < 16; i++)
+            h[i] = rep == 0 ? (uint16_t)(0xFFFF - i) : (uint16_t)rnd32();
+        _mm512_storeu_si512(got, _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)h)));
+        for (int i = 0; i < 16; i++)
+            cr_expect_eq(got[i], (uint32_t)h[i], "cvtepu16_epi32 lane %d: %#x from %#x", i, got[i], h[i]);
+        if (have_avx512()) {
+            uint32_t nat[16];
+            nat_cvtepu16_epi32(nat, h);
+            cr_expect(memcmp(nat, got, sizeof got) == 0, "cvtepu16_epi32 differs from native");
+        }
     }
 }
 

@@ -5,6 +5,7 @@
 #include "ref.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 double ref_scale(float requested, int64_t d)
@@ -17,17 +18,58 @@ int64_t ref_len(const ref_opts *o, int64_t b, int64_t lk)
     return (o && o->kv_len) ? (int64_t)o->kv_len[b] : lk;
 }
 
+double ref_f16(uint16_t h)
+{
+    const int e = (h >> 10) & 31, m = h & 1023;
+    double x;
+    if (e == 0)
+        x = ldexp((double)m, -24); /* zero and subnormals */
+    else if (e == 31)
+        x = m ? NAN : INFINITY;
+    else
+        x = ldexp((double)(m + 1024), e - 25);
+    return (h & 0x8000) ? -x : x;
+}
+
+/* bias[b|0, h|0, i, j], widened */
+static double bias_at(const attn_tensor *t, int64_t b, int64_t h, int64_t i, int64_t j)
+{
+    const int64_t bb = t->shape[0] == 1 ? 0 : b, hh = t->shape[1] == 1 ? 0 : h;
+    const int64_t off = bb * t->stride[0] + hh * t->stride[1] + i * t->stride[2] + j * t->stride[3];
+    if (t->dtype == ATTN_F16)
+        return ref_f16(((const uint16_t *)t->data)[off]);
+    return (double)((const float *)t->data)[off];
+}
+
 int ref_score_mod(const ref_opts *o, int64_t b, int64_t h, int64_t i, int64_t j,
                   int64_t lq, int64_t lk, double *s)
 {
-    (void)h;
-    (void)s;
     const int64_t len = ref_len(o, b, lk);
+    const int64_t p = i + len - lq; /* the row's diagonal position */
     if (j >= len)
         return 0;
-    if (o && o->causal && j > i + len - lq)
+    if (!o)
+        return 1;
+    if (o->causal && j > p)
         return 0;
-    return 1;
+    if (o->window_left > 0 && j < p - (int64_t)o->window_left)
+        return 0;
+    if (o->window_right > 0 && j > p + (int64_t)o->window_right)
+        return 0;
+    if (!s)
+        return 1;
+    if (o->softcap > 0.0)
+        *s = o->softcap * tanh(*s / o->softcap);
+    if (o->alibi_slopes)
+        *s += (double)o->alibi_slopes[h] * (double)(j - p);
+    if (o->bias)
+        *s += bias_at(o->bias, b, h, i, j);
+    return *s != -INFINITY; /* a −inf bias masks the key */
+}
+
+double ref_sink(const ref_opts *o, int64_t h)
+{
+    return (o && o->sinks) ? (double)o->sinks[h] : -INFINITY;
 }
 
 float *ref_ptr(const attn_tensor *t, int64_t b, int64_t h, int64_t s, int64_t d)
@@ -41,10 +83,11 @@ double ref_at(const attn_tensor *t, int64_t b, int64_t h, int64_t s, int64_t d)
     return (double)*ref_ptr(t, b, h, s, d);
 }
 
-double ref_row_softmax(size_t n, const double *s, const unsigned char *vis, double *w)
+double ref_row_softmax_sink(size_t n, const double *s, const unsigned char *vis, double sink,
+                            double *w)
 {
-    double m = -INFINITY;
-    int nan = 0, any = 0;
+    double m = sink;
+    int nan = isnan(sink), any = 0;
     for (size_t j = 0; j < n; j++) {
         if (vis && !vis[j])
             continue;
@@ -54,17 +97,22 @@ double ref_row_softmax(size_t n, const double *s, const unsigned char *vis, doub
         else if (s[j] > m)
             m = s[j];
     }
-    if (!any || (!nan && m == -INFINITY)) {
+    if (!any && !nan) {
         for (size_t j = 0; j < n; j++)
             w[j] = 0.0;
-        return -INFINITY;
+        return sink; /* −inf without a sink */
     }
     if (nan) {
         for (size_t j = 0; j < n; j++)
             w[j] = (vis && !vis[j]) ? 0.0 : NAN;
         return NAN;
     }
-    double l = 0.0;
+    if (m == -INFINITY) { /* every visible score −inf and no sink */
+        for (size_t j = 0; j < n; j++)
+            w[j] = 0.0;
+        return -INFINITY;
+    }
+    double l = sink == -INFINITY ? 0.0 : exp(sink - m);
     for (size_t j = 0; j < n; j++) {
         w[j] = (vis && !vis[j]) ? 0.0 : exp(s[j] - m);
         l += w[j];
@@ -72,6 +120,11 @@ double ref_row_softmax(size_t n, const double *s, const unsigned char *vis, doub
     for (size_t j = 0; j < n; j++)
         w[j] /= l;
     return m + log(l);
+}
+
+double ref_row_softmax(size_t n, const double *s, const unsigned char *vis, double *w)
+{
+    return ref_row_softmax_sink(n, s, vis, -INFINITY, w);
 }
 
 void ref_forward(const attn_tensor *q, const attn_tensor *k, const attn_tensor *v,
@@ -98,15 +151,15 @@ void ref_forward(const attn_tensor *q, const attn_tensor *k, const attn_tensor *
                     s[j] = o->scale * dot;
                     vis[j] = (unsigned char)ref_score_mod(o, b, h, i, j, Lq, Lk, &s[j]);
                 }
-                const double rl = ref_row_softmax((size_t)Lk, s, vis, w);
+                const double rl = ref_row_softmax_sink((size_t)Lk, s, vis, ref_sink(o, h), w);
                 double *orow = out + ((b * Hq + h) * Lq + i) * Dv;
-                for (int64_t c = 0; c < Dv; c++) {
-                    double acc = 0.0;
-                    for (int64_t j = 0; j < Lk; j++)
-                        if (vis[j])
-                            acc += w[j] * ref_at(v, b, hk, j, c);
-                    orow[c] = acc;
-                }
+                /* each out[c] sums its visible keys in key order */
+                for (int64_t c = 0; c < Dv; c++)
+                    orow[c] = 0.0;
+                for (int64_t j = 0; j < Lk; j++)
+                    if (vis[j])
+                        for (int64_t c = 0; c < Dv; c++)
+                            orow[c] += w[j] * ref_at(v, b, hk, j, c);
                 if (lse)
                     lse[(b * Hq + h) * Lq + i] = rl;
             }
@@ -148,8 +201,8 @@ void ref_softmax(const attn_tensor *scores, const ref_opts *o, double *probs, do
                     s[j] = ref_at(scores, b, h, i, j);
                     vis[j] = (unsigned char)ref_score_mod(o, b, h, i, j, Lq, Lk, &s[j]);
                 }
-                const double rl = ref_row_softmax((size_t)Lk, s, vis,
-                                                  probs + ((b * H + h) * Lq + i) * Lk);
+                const double rl = ref_row_softmax_sink((size_t)Lk, s, vis, ref_sink(o, h),
+                                                       probs + ((b * H + h) * Lq + i) * Lk);
                 if (lse)
                     lse[(b * H + h) * Lq + i] = rl;
             }
