@@ -20,7 +20,7 @@
  * subnormals). lse within 1e-5 (+1e-6 relative).
  *
  * Sizes shrink under AddressSanitizer or with ATTN_TESTS_SMALL=1 in the
- * environment (small_run()); the emulated kernel sets (TU_EMULATED_ONLY) run
+ * environment (tu_small_run()); the emulated kernel sets (TU_EMULATED_ONLY) run
  * the 32768 prefill at 4096.
  */
 #include <criterion/criterion.h>
@@ -40,23 +40,6 @@
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 #define MAXB 8
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T56_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T56_ASAN 1
-#endif
-#endif
-#ifndef T56_ASAN
-#define T56_ASAN 0
-#endif
-
-/* Smaller long-sequence cases: under ASan, or ATTN_TESTS_SMALL=1. */
-static int small_run(void)
-{
-    const char *e = getenv("ATTN_TESTS_SMALL");
-    return T56_ASAN || (e && e[0] && e[0] != '0');
-}
 
 static const char *const dt_name[] = {"f32", "f16", "bf16"};
 
@@ -370,7 +353,7 @@ static void run_case(const dcase *c, uint64_t seed, const char *tag)
 static void lengths(int64_t lq)
 {
     const int64_t lks[] = {1, 7, 511, 512, 513, 4096, 20000, 100000};
-    const int small = small_run();
+    const int small = tu_small_run();
     for (size_t i = 0; i < NELEM(lks); i++) {
         const int64_t Lk = small && lks[i] > 20000 ? 30000 : lks[i];
         dcase c = dk(1, 4, 1, lq, Lk, i % 2 ? 32 : 16, i % 2 ? 16 : 32);
@@ -393,7 +376,7 @@ Test(decode, lengths_lq4) { lengths(4); }
 Test(decode, gqa_ratios)
 {
     const int64_t g[] = {1, 4, 8, 32};
-    const int64_t Lk = small_run() ? 1500 : 3000;
+    const int64_t Lk = tu_small_run() ? 1500 : 3000;
     for (size_t i = 0; i < NELEM(g); i++)
         for (int64_t hkv = 1; hkv <= 2; hkv++)
             for (int64_t lq = 1; lq <= 4; lq += 3) {
@@ -702,7 +685,7 @@ Test(decode, split_and_unsplit_paths_agree)
 
 Test(decode, kv_len_per_batch)
 {
-    const int64_t Lk = small_run() ? 2500 : 5000;
+    const int64_t Lk = tu_small_run() ? 2500 : 5000;
     const int32_t lens[][4] = {{0, (int32_t)Lk, 1537, 513},
                                {1, 1023, 1024, 1025},
                                {(int32_t)Lk - 1, 0, 0, 4000 % (int32_t)Lk},
@@ -1214,7 +1197,7 @@ Test(decode, prefill_32768_runs_in_o_tile_memory, .timeout = 600)
 #if defined(TU_EMULATED_ONLY) && TU_EMULATED_ONLY
     const int64_t L = 4096;
 #else
-    const int64_t L = small_run() ? 8192 : 32768;
+    const int64_t L = tu_small_run() ? 8192 : 32768;
 #endif
     const int64_t D = 64;
     attn_isa isas[4];

@@ -24,7 +24,7 @@
  * visible key are exact. Nothing is written outside the output views.
  *
  * Sizes shrink under AddressSanitizer or with ATTN_TESTS_SMALL=1 in the
- * environment (see small_run()).
+ * environment (see tu_small_run()).
  */
 #include <criterion/criterion.h>
 
@@ -43,23 +43,6 @@
 #define MAXB 8
 #define MAXH 64
 
-#if defined(__SANITIZE_ADDRESS__)
-#define T56_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define T56_ASAN 1
-#endif
-#endif
-#ifndef T56_ASAN
-#define T56_ASAN 0
-#endif
-
-/* Smaller long-sequence cases: under ASan, or ATTN_TESTS_SMALL=1. */
-static int small_run(void)
-{
-    const char *e = getenv("ATTN_TESTS_SMALL");
-    return T56_ASAN || (e && e[0] && e[0] != '0');
-}
 
 /* ------------------------------------------------------------------ cases */
 
@@ -780,7 +763,7 @@ Test(masks, long_sequences_with_windows)
     };
     for (size_t i = 0; i < NELEM(cases); i++) {
         /* two query heads on one K/V head; one under ASan / ATTN_TESTS_SMALL */
-        const int64_t hq = small_run() ? 1 : 2;
+        const int64_t hq = tu_small_run() ? 1 : 2;
         mcase c = mk(1, hq, 1, cases[i].Lq, cases[i].Lk, 16, 16);
         c.wl = cases[i].wl, c.wr = cases[i].wr;
         c.causal = cases[i].causal, c.alibi = cases[i].alibi, c.sinks = cases[i].sinks;
@@ -887,7 +870,7 @@ static size_t plan_splits(const mcase *c)
  * chunk; a window may leave whole chunks empty; kv_len ends mid-chunk). */
 Test(masks, split_kv_decode_with_modifiers)
 {
-    const int64_t Lk = small_run() ? 2100 : 5000;
+    const int64_t Lk = tu_small_run() ? 2100 : 5000;
     for (int v = 0; v < 8; v++) {
         mcase c = mk(2, 8, 1, v % 2 ? 4 : 1, Lk, 32, 32);
         c.sinks = 1;

@@ -245,3 +245,20 @@ uint16_t tu_rand_half(tu_rng *r, attn_dtype dt)
     /* bf16: exponent 117..126 */
     return (uint16_t)(sign << 15 | (117 + (z >> 9) % 10) << 7 | (z >> 20) % 128);
 }
+
+#if defined(__SANITIZE_ADDRESS__)
+#define TU_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define TU_ASAN 1
+#endif
+#endif
+#ifndef TU_ASAN
+#define TU_ASAN 0
+#endif
+
+int tu_small_run(void)
+{
+    const char *e = getenv("ATTN_TESTS_SMALL");
+    return TU_ASAN || (e && e[0] && e[0] != '0');
+}

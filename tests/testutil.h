@@ -89,4 +89,8 @@ uint16_t tu_rand_half(tu_rng *r, attn_dtype dt);
 /* ulp distance between two finite floats of the same sign. */
 int64_t tu_ulps(float a, float b);
 
+/* Nonzero for smaller long-sequence cases: under ASan, or with
+ * ATTN_TESTS_SMALL=1 in the environment. */
+int tu_small_run(void);
+
 #endif /* ATTN_TESTS_TESTUTIL_H */
