@@ -530,18 +530,7 @@ static mcase random_case(tu_rng *r)
         c.lay[i] = (int)tu_int(r, 0, TU_NLAYOUTS - 1);
     c.threads = (int)tu_int(r, 1, 3);
     c.nolse = tu_int(r, 0, 5) == 0;
-    while (c.B * c.Hq * c.Lq * c.Lk * (c.D + c.Dv) > 2000000) {
-        if (c.B > 1)
-            c.B--;
-        else if (c.Hq > c.Hkv)
-            c.Hq /= 2;
-        else if (c.Hkv > 1)
-            c.Hkv--, c.Hq = c.Hkv;
-        else if (c.Lq > 1)
-            c.Lq = (c.Lq + 1) / 2;
-        else
-            c.Lk = (c.Lk + 1) / 2;
-    }
+    tu_shrink_shape(&c.B, &c.Hq, &c.Hkv, &c.Lq, &c.Lk, c.D + c.Dv, 2000000);
     return c;
 }
 

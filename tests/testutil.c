@@ -262,3 +262,20 @@ int tu_small_run(void)
     const char *e = getenv("ATTN_TESTS_SMALL");
     return TU_ASAN || (e && e[0] && e[0] != '0');
 }
+
+void tu_shrink_shape(int64_t *B, int64_t *Hq, int64_t *Hkv, int64_t *Lq, int64_t *Lk,
+                     int64_t dsum, int64_t budget)
+{
+    while (*B * *Hq * *Lq * *Lk * dsum > budget) {
+        if (*B > 1)
+            (*B)--;
+        else if (*Hq > *Hkv)
+            *Hq /= 2;
+        else if (*Hkv > 1)
+            (*Hkv)--, *Hq = *Hkv;
+        else if (*Lq > 1)
+            *Lq = (*Lq + 1) / 2;
+        else
+            *Lk = (*Lk + 1) / 2;
+    }
+}

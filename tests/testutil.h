@@ -93,4 +93,9 @@ int64_t tu_ulps(float a, float b);
  * ATTN_TESTS_SMALL=1 in the environment. */
 int tu_small_run(void);
 
+/* Shrinks a random shape until B·Hq·Lq·Lk·dsum ≤ budget: batch first, then
+ * query heads (halved), then K/V heads, then Lq, then Lk. */
+void tu_shrink_shape(int64_t *B, int64_t *Hq, int64_t *Hkv, int64_t *Lq, int64_t *Lk,
+                     int64_t dsum, int64_t budget);
+
 #endif /* ATTN_TESTS_TESTUTIL_H */
