@@ -5,12 +5,17 @@
  *
  *   prefill  GFLOP/s and % of the FMA peak of that ISA on that many threads;
  *            FLOPs = 2 · B · Hq · (D + Dv) · (visible query-key pairs), i.e.
- *            4 · B · Hq · pairs · d when D = Dv, causal pairs counted exactly
- *            (bottom-right aligned, as attn_forward masks);
+ *            4 · B · Hq · pairs · d when D = Dv, the pairs a causal or
+ *            sliding-window mask leaves counted exactly (bottom-right
+ *            aligned, as attn_forward masks);
  *   decode   (Lq ≤ 16) also GB/s of unique K/V bytes read and % of the read
  *            bandwidth of a streaming sum over a buffer much larger than the
  *            last-level cache; the caches are flushed before each repetition
  *            (a KV cache of many layers is not cache-resident).
+ *
+ * Score modifiers (--window, --alibi, --softcap, --sinks) and 16-bit inputs
+ * (--dtype, --kv-dtype) apply to every shape of the run; --mem adds the peak
+ * resident memory of each run.
  *
  * Each figure is the median of --reps timed repetitions after a warm-up.
  * --baseline blas times the same attention composed from cblas_sgemm +
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "attn.h"
@@ -73,6 +79,12 @@ typedef struct config {
     double bw_mib;      /* 0: from the L3 size */
     double probe_s;
     uint64_t seed;
+    /* applied to every shape */
+    int32_t window_left, window_right; /* 0: unbounded */
+    int alibi, sinks;
+    float softcap;
+    attn_dtype qo_dtype, kv_dtype;
+    int mem;            /* report peak resident memory */
 } config;
 
 /* ---------------------------------------------------------------- output */
@@ -138,6 +150,14 @@ static void usage(FILE *f)
         "                       S1 B1 H8 L512 d64; S2 B1 H8 L2048 d128; S3 = S2 causal;\n"
         "                       S4 B1 H32 Lq1 Lk4096 d128; S5 B1 Hq32 Hkv8 Lq1 Lk8192 d128\n"
         "  --layout L           bhsd (default) or bshd (KV-cache layout, strided views)\n"
+        "modifiers and dtypes (every shape of the run):\n"
+        "  --window L[:R]       sliding window: keys more than L before (R after) the row's\n"
+        "                       diagonal are masked; 0 = unbounded (R defaults to 0)\n"
+        "  --alibi              ALiBi with the usual slopes 2^(-8(h+1)/Hq)\n"
+        "  --softcap X          scores become X*tanh(score/X) (e.g. 30, 50)\n"
+        "  --sinks              one sink logit per head (values 0..1)\n"
+        "  --dtype T            f32 | f16 | bf16 for Q, K, V and the output [f32]\n"
+        "  --kv-dtype T         f32 | f16 | bf16 for K and V only (after --dtype)\n"
         "run:\n"
         "  --isa LIST           scalar,avx2,avx512,neon | all (every set this CPU runs);\n"
         "                       default: the library's choice (ATTN_ISA is honoured)\n"
@@ -152,6 +172,8 @@ static void usage(FILE *f)
         "  --probe-ms X         length of one FMA-peak timing (best of 5) [50]\n"
         "  --bw-mib N           bandwidth-probe buffer in MiB [4 x L3, 256..1024]\n"
         "  --seed N             input data seed [1]\n"
+        "  --mem                peak resident memory (VmHWM) of each run, and how much of it\n"
+        "                       the run added over the inputs (the library's workspace)\n"
         "output:\n"
         "  --csv | --json       machine-readable rows on stdout (notes go to stderr)\n"
         "  --help\n",
@@ -228,6 +250,26 @@ static void add_threads(const char *item, void *ctx)
     c->threads[c->nthreads++] = (int)parse_int("--threads", item, 0, 4096);
 }
 
+static attn_dtype parse_dtype(const char *opt, const char *a)
+{
+    if (strcmp(a, "f32") == 0) return ATTN_F32;
+    if (strcmp(a, "f16") == 0) return ATTN_F16;
+    if (strcmp(a, "bf16") == 0) return ATTN_BF16;
+    die(2, "%s: f32, f16 or bf16, not '%s'", opt, a);
+    return ATTN_F32;
+}
+
+static void parse_window(const char *a, config *c)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, "%s", a);
+    char *colon = strchr(buf, ':');
+    if (colon)
+        *colon = 0;
+    c->window_left = (int32_t)parse_int("--window", buf, 0, INT32_MAX);
+    c->window_right = colon ? (int32_t)parse_int("--window", colon + 1, 0, INT32_MAX) : 0;
+}
+
 static void add_shape(config *c, const shape *s)
 {
     if (c->nshapes == MAX_SHAPES)
@@ -240,7 +282,8 @@ static void parse_args(int argc, char **argv, config *c)
     enum {
         O_BATCH = 256, O_HEADS, O_KVHEADS, O_SEQ, O_SEQQ, O_SEQK, O_DIM, O_DIMV, O_CAUSAL,
         O_SUITE, O_LAYOUT, O_ISA, O_THREADS, O_REPS, O_WARMUP, O_MINMS, O_WARMCACHE,
-        O_BASELINE, O_NOPROBE, O_PROBEMS, O_BWMIB, O_SEED, O_CSV, O_JSON, O_HELP
+        O_BASELINE, O_NOPROBE, O_PROBEMS, O_BWMIB, O_SEED, O_CSV, O_JSON, O_HELP,
+        O_WINDOW, O_ALIBI, O_SOFTCAP, O_SINKS, O_DTYPE, O_KVDTYPE, O_MEM
     };
     static const struct option opts[] = {
         {"batch", required_argument, 0, O_BATCH},
@@ -268,12 +311,20 @@ static void parse_args(int argc, char **argv, config *c)
         {"csv", no_argument, 0, O_CSV},
         {"json", no_argument, 0, O_JSON},
         {"help", no_argument, 0, O_HELP},
+        {"window", required_argument, 0, O_WINDOW},
+        {"alibi", no_argument, 0, O_ALIBI},
+        {"softcap", required_argument, 0, O_SOFTCAP},
+        {"sinks", no_argument, 0, O_SINKS},
+        {"dtype", required_argument, 0, O_DTYPE},
+        {"kv-dtype", required_argument, 0, O_KVDTYPE},
+        {"mem", no_argument, 0, O_MEM},
         {0, 0, 0, 0},
     };
     const int64_t big = INT64_C(1) << 31;
     int64_t B = -1, Hq = -1, Hkv = -1, Lq = -1, Lk = -1, D = -1, Dv = -1;
     int causal = 0, custom = 0;
     const char *suite = NULL;
+    attn_dtype kv_dtype = (attn_dtype)-1;
 
     memset(c, 0, sizeof *c);
     c->reps = 5;
@@ -320,6 +371,13 @@ static void parse_args(int argc, char **argv, config *c)
         case O_SEED: c->seed = (uint64_t)parse_int("--seed", a, 0, INT64_MAX); break;
         case O_CSV: c->fmt = FMT_CSV; break;
         case O_JSON: c->fmt = FMT_JSON; break;
+        case O_WINDOW: parse_window(a, c); break;
+        case O_ALIBI: c->alibi = 1; break;
+        case O_SOFTCAP: c->softcap = (float)parse_double("--softcap", a, 1e-3, 1e30); break;
+        case O_SINKS: c->sinks = 1; break;
+        case O_DTYPE: c->qo_dtype = c->kv_dtype = parse_dtype("--dtype", a); break;
+        case O_KVDTYPE: kv_dtype = parse_dtype("--kv-dtype", a); break;
+        case O_MEM: c->mem = 1; break;
         case 'h':
         case O_HELP: usage(stdout); exit(0);
         default:
@@ -330,6 +388,8 @@ static void parse_args(int argc, char **argv, config *c)
     }
     if (optind < argc)
         die(2, "unexpected argument '%s' (see --help)", argv[optind]);
+    if ((int)kv_dtype >= 0)
+        c->kv_dtype = kv_dtype;
 
     if (suite) {
         int lo, hi;
@@ -363,37 +423,63 @@ static void parse_args(int argc, char **argv, config *c)
 
 static int is_decode(const shape *s) { return s->Lq <= DECODE_MAX_LQ; }
 
-/* Query-key pairs attn_forward computes: all, or with causal the keys
- * j <= i + Lk − Lq of each row i (bottom-right aligned), counted exactly. */
-static double visible_pairs(const shape *s)
+/* Visible keys [lo, hi) of row i: the causal and window masks of attn.h,
+ * bottom-right aligned (diagonal p = i + Lk − Lq). */
+static void row_keys(const config *c, const shape *s, int64_t i, int64_t *lo, int64_t *hi)
 {
-    if (!s->causal)
-        return (double)s->Lq * (double)s->Lk;
+    const int64_t p = i + s->Lk - s->Lq;
+    int64_t a = 0, b = s->Lk;
+    if (s->causal && p + 1 < b)
+        b = p + 1;
+    if (c->window_right && p + c->window_right + 1 < b)
+        b = p + c->window_right + 1;
+    if (c->window_left && p - c->window_left > a)
+        a = p - c->window_left;
+    *lo = a;
+    *hi = b > a ? b : a;
+}
+
+/* Query-key pairs attn_forward computes, counted exactly: what the causal
+ * and window masks leave of Lq × Lk. */
+static double visible_pairs(const config *c, const shape *s)
+{
     double n = 0.0;
     for (int64_t i = 0; i < s->Lq; i++) {
-        int64_t v = i + s->Lk - s->Lq + 1;
-        n += (double)(v < 0 ? 0 : v > s->Lk ? s->Lk : v);
+        int64_t lo, hi;
+        row_keys(c, s, i, &lo, &hi);
+        n += (double)(hi - lo);
     }
     return n;
 }
 
-static double shape_flops(const shape *s)
+static double shape_flops(const config *c, const shape *s)
 {
-    return 2.0 * (double)s->B * (double)s->Hq * (double)(s->D + s->Dv) * visible_pairs(s);
+    return 2.0 * (double)s->B * (double)s->Hq * (double)(s->D + s->Dv) * visible_pairs(c, s);
 }
 
+static size_t dtype_size(attn_dtype t) { return t == ATTN_F32 ? 4 : 2; }
+
 /* Unique K/V bytes a forward pass must read: every key some row sees. */
-static double shape_kv_bytes(const shape *s)
+static double shape_kv_bytes(const config *c, const shape *s)
 {
-    int64_t keys = s->Lk; /* the last row sees all Lk keys, causal or not */
-    if (s->Lq == 0)
-        keys = 0;
-    return (double)s->B * (double)s->Hkv * (double)keys * (double)(s->D + s->Dv) * sizeof(float);
+    int64_t lo = s->Lk, hi = 0;
+    for (int64_t i = 0; i < s->Lq; i++) {
+        int64_t a, b;
+        row_keys(c, s, i, &a, &b);
+        if (a < b) {
+            lo = a < lo ? a : lo;
+            hi = b > hi ? b : hi;
+        }
+    }
+    const double keys = hi > lo ? (double)(hi - lo) : 0.0;
+    return (double)s->B * (double)s->Hkv * keys * (double)(s->D + s->Dv) *
+           (double)dtype_size(c->kv_dtype);
 }
 
 typedef struct tensor_buf {
     attn_tensor t;
-    float *mem;
+    float *mem; /* f32 data; for f16/bf16 tensors the values before rounding */
+    void *mem16; /* f16/bf16 data: what t points to */
     size_t n;
 } tensor_buf;
 
@@ -423,6 +509,55 @@ static void tensor_alloc(tensor_buf *tb, int64_t B, int64_t H, int64_t S, int64_
         int64_t st[4] = {H * S * D, S * D, D, 1};
         memcpy(tb->t.stride, st, sizeof st);
     }
+}
+
+/* f32 → binary16 / bfloat16, round to nearest even (NaN stays NaN). */
+static uint16_t to_f16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    const uint32_t sign = (x >> 16) & 0x8000u, ax = x & 0x7fffffffu;
+    if (ax > 0x7f800000u)
+        return (uint16_t)(sign | 0x7e00u);
+    if (ax >= 0x477ff000u) /* rounds to ≥ 65520: inf */
+        return (uint16_t)(sign | 0x7c00u);
+    if (ax < 0x38800000u) { /* below 2^-14: subnormal half, one rounding */
+        float a;
+        memcpy(&a, &ax, sizeof a);
+        return (uint16_t)(sign | (uint16_t)lrintf(a * 0x1p24f));
+    }
+    const uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u);
+    return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
+static uint16_t to_bf16(float f)
+{
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)((x >> 16) | 0x40u);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+/* Makes tb an f16/bf16 tensor holding tb->mem's values rounded. */
+static void tensor_to(tensor_buf *tb, attn_dtype t)
+{
+    if (t == ATTN_F32)
+        return;
+    uint16_t *h = aligned_alloc(64, ((tb->n ? tb->n : 1) * 2 + 63) & ~(size_t)63);
+    if (!h)
+        die(1, "out of memory");
+    for (size_t i = 0; i < tb->n; i++)
+        h[i] = t == ATTN_F16 ? to_f16(tb->mem[i]) : to_bf16(tb->mem[i]);
+    tb->mem16 = h;
+    tb->t.data = h;
+    tb->t.dtype = t;
+}
+
+static void tensor_free(tensor_buf *tb)
+{
+    free(tb->mem);
+    free(tb->mem16);
 }
 
 /* Normal-ish values (Box–Muller over xorshift64*). */
@@ -456,6 +591,7 @@ typedef struct result {
     int have_blas;
     double blas_ms, blas_gflops, blas_diff;
     char blas_plan[64];
+    double rss_peak_mib, rss_added_mib; /* --mem: VmHWM of the run, and above its start */
 } result;
 
 /* Progress on stderr for runs that take more than a few seconds. */
@@ -658,7 +794,13 @@ static size_t bw_buffer_bytes(const config *c, const attn_cpu_info *ci)
 static const char *csv_header =
     "shape,B,Hq,Hkv,Lq,Lk,D,Dv,causal,layout,isa,threads,reps,inner,cold_cache,"
     "median_ms,min_ms,max_ms,gflops,peak_gflops,pct_peak,decode,kv_gbps,bw_gbps,pct_bw,"
-    "blas_ms,blas_gflops,speedup_vs_blas,blas_max_rel_diff";
+    "blas_ms,blas_gflops,speedup_vs_blas,blas_max_rel_diff,"
+    "window_left,window_right,alibi,softcap,sinks,qo_dtype,kv_dtype,rss_peak_mib,rss_added_mib";
+
+static const char *dtype_name(attn_dtype t)
+{
+    return t == ATTN_F16 ? "f16" : t == ATTN_BF16 ? "bf16" : "f32";
+}
 
 static void print_text_header(const config *c)
 {
@@ -667,6 +809,8 @@ static void print_text_header(const config *c)
            "median_ms", "GFLOP/s", "%peak", "KV_GB/s", "%bw");
     if (c->blas)
         printf(" %10s %7s %8s", "blas_ms", "x_blas", "diff");
+    if (c->mem)
+        printf(" %9s %9s", "peak_MiB", "added_MiB");
     printf("\n");
 }
 
@@ -688,6 +832,10 @@ static void print_row(const config *c, const result *r, int *first)
                attn_isa_name(r->isa), r->threads, r->med_ms, r->gflops, pk, bw, pb);
         if (c->blas && r->have_blas)
             printf(" %10.3f %6.2fx %8.1e", r->blas_ms, r->blas_ms / r->med_ms, r->blas_diff);
+        else if (c->blas)
+            printf(" %10s %7s %8s", "-", "-", "-");
+        if (c->mem)
+            printf(" %9.1f %9.1f", r->rss_peak_mib, r->rss_added_mib);
         printf("\n");
     } else if (c->fmt == FMT_CSV) {
         printf("%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
@@ -700,10 +848,16 @@ static void print_row(const config *c, const result *r, int *first)
         if (r->bw > 0) printf("%.4f,", r->bw); else printf(",");
         if (!isnan(pbw)) printf("%.2f,", pbw); else printf(",");
         if (r->have_blas)
-            printf("%.6f,%.4f,%.4f,%.3e\n", r->blas_ms, r->blas_gflops, r->blas_ms / r->med_ms,
+            printf("%.6f,%.4f,%.4f,%.3e,", r->blas_ms, r->blas_gflops, r->blas_ms / r->med_ms,
                    r->blas_diff);
         else
-            printf(",,,\n");
+            printf(",,,,");
+        printf("%d,%d,%d,%g,%d,%s,%s,", c->window_left, c->window_right, c->alibi,
+               (double)c->softcap, c->sinks, dtype_name(c->qo_dtype), dtype_name(c->kv_dtype));
+        if (c->mem)
+            printf("%.2f,%.2f\n", r->rss_peak_mib, r->rss_added_mib);
+        else
+            printf(",\n");
     } else {
         printf("%s\n    {\"shape\": \"%s\", \"B\": %" PRId64 ", \"Hq\": %" PRId64 ", \"Hkv\": %" PRId64
                ", \"Lq\": %" PRId64 ", \"Lk\": %" PRId64 ", \"D\": %" PRId64 ", \"Dv\": %" PRId64
@@ -719,6 +873,13 @@ static void print_row(const config *c, const result *r, int *first)
         printf("\"decode\": %s, \"kv_gbps\": %.4f, ", dec ? "true" : "false", r->gbps);
         if (r->bw > 0) printf("\"bw_gbps\": %.4f, ", r->bw); else printf("\"bw_gbps\": null, ");
         if (!isnan(pbw)) printf("\"pct_bw\": %.2f", pbw); else printf("\"pct_bw\": null");
+        printf(", \"window_left\": %d, \"window_right\": %d, \"alibi\": %s, \"softcap\": %g, "
+               "\"sinks\": %s, \"qo_dtype\": \"%s\", \"kv_dtype\": \"%s\"",
+               c->window_left, c->window_right, c->alibi ? "true" : "false", (double)c->softcap,
+               c->sinks ? "true" : "false", dtype_name(c->qo_dtype), dtype_name(c->kv_dtype));
+        if (c->mem)
+            printf(", \"rss_peak_mib\": %.2f, \"rss_added_mib\": %.2f", r->rss_peak_mib,
+                   r->rss_added_mib);
         if (r->have_blas)
             printf(", \"blas_ms\": %.6f, \"blas_gflops\": %.4f, \"speedup_vs_blas\": %.4f, "
                    "\"blas_max_rel_diff\": %.3e, \"blas_plan\": \"%s\"}",
@@ -776,6 +937,67 @@ static void print_json_tail(const probes *pr)
     printf("]}\n");
 }
 
+static const char *window_text(const config *c, char *buf, size_t n)
+{
+    snprintf(buf, n, " %d:%d", c->window_left, c->window_right);
+    return buf;
+}
+
+static const char *softcap_text(const config *c, char *buf, size_t n)
+{
+    snprintf(buf, n, " %g", (double)c->softcap);
+    return buf;
+}
+
+static int has_mods(const config *c)
+{
+    return c->window_left || c->window_right || c->alibi || c->softcap > 0.0f || c->sinks;
+}
+
+/* Resident memory in MiB from /proc/self/status (Linux): the field VmRSS or
+ * VmHWM; 0 where it cannot be read. */
+static double proc_status_mib(const char *field)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f)
+        return 0.0;
+    char line[256];
+    double kib = 0.0;
+    const size_t n = strlen(field);
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, field, n) == 0 && line[n] == ':') {
+            kib = strtod(line + n + 1, NULL);
+            break;
+        }
+    fclose(f);
+    return kib / 1024.0;
+}
+
+/* Resets the peak-RSS mark to the current RSS (writing 5 to clear_refs,
+ * Linux ≥ 4.0) and returns the current RSS in MiB. */
+static double rss_reset(void)
+{
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (f) {
+        fputs("5", f);
+        fclose(f);
+    }
+    return proc_status_mib("VmRSS");
+}
+
+/* Peak RSS in MiB since the last rss_reset (getrusage where /proc has no
+ * VmHWM: then since the start of the process). */
+static double rss_peak(void)
+{
+    double hwm = proc_status_mib("VmHWM");
+    if (hwm <= 0.0) {
+        struct rusage ru;
+        if (getrusage(RUSAGE_SELF, &ru) == 0)
+            hwm = (double)ru.ru_maxrss / 1024.0;
+    }
+    return hwm;
+}
+
 /* Times every ISA x thread count on one shape (and the baseline per thread
  * count), appending to rows. */
 static void run_shape(const config *c, const shape *s, probes *pr, int def_threads,
@@ -786,13 +1008,32 @@ static void run_shape(const config *c, const shape *s, probes *pr, int def_threa
     tensor_alloc(&k, s->B, s->Hkv, s->Lk, s->D, c->bshd);
     tensor_alloc(&v, s->B, s->Hkv, s->Lk, s->Dv, c->bshd);
     tensor_alloc(&o, s->B, s->Hq, s->Lq, s->Dv, c->bshd);
-    tensor_alloc(&ob, c->blas ? s->B : 0, s->Hq, s->Lq, s->Dv, c->bshd);
+    /* the baseline knows causal f32 attention only */
+    const int blas = c->blas && !has_mods(c) && c->qo_dtype == ATTN_F32 &&
+                     c->kv_dtype == ATTN_F32;
+    tensor_alloc(&ob, blas ? s->B : 0, s->Hq, s->Lq, s->Dv, c->bshd);
     fill_normal(q.mem, q.n, seed);
     fill_normal(k.mem, k.n, seed);
     fill_normal(v.mem, v.n, seed);
     memset(o.mem, 0, o.n * sizeof(float));
+    tensor_to(&q, c->qo_dtype);
+    tensor_to(&k, c->kv_dtype);
+    tensor_to(&v, c->kv_dtype);
+    tensor_to(&o, c->qo_dtype);
+    /* ALiBi slopes 2^(−8(h+1)/Hq) (Press et al.), sinks in [0, 1) */
+    float *slopes = NULL, *sinks = NULL;
+    if (c->alibi || c->sinks) {
+        slopes = malloc(sizeof(float) * (size_t)s->Hq);
+        sinks = malloc(sizeof(float) * (size_t)s->Hq);
+        if (!slopes || !sinks)
+            die(1, "out of memory");
+        for (int64_t h = 0; h < s->Hq; h++) {
+            slopes[h] = (float)exp2(-8.0 * (double)(h + 1) / (double)s->Hq);
+            sinks[h] = (float)((double)(h % 8) / 8.0);
+        }
+    }
     const int flush = is_decode(s) && !c->warm_decode && pr->buf;
-    const double flops = shape_flops(s), kvb = shape_kv_bytes(s);
+    const double flops = shape_flops(c, s), kvb = shape_kv_bytes(c, s);
 
     for (int ti = 0; ti < c->nthreads; ti++) {
         const int thr = c->threads[ti] ? c->threads[ti] : def_threads;
@@ -802,7 +1043,7 @@ static void run_shape(const config *c, const shape *s, probes *pr, int def_threa
         /* Baseline first, then, if it ran BLAS's own thread pool, a pause:
          * OpenBLAS's pthreads spin for a while after their last call and
          * would slow libattn's OpenMP threads. */
-        if (c->blas) {
+        if (blas) {
             bench_problem bp = {&q.t, &k.t, &v.t, &ob.t, s->causal, 0.0f};
             bench_blas *bb = bench_blas_new(&bp, thr);
             if (!bb)
@@ -834,9 +1075,16 @@ static void run_shape(const config *c, const shape *s, probes *pr, int def_threa
             fwd_arg fa = {.q = &q.t, .k = &k.t, .v = &v.t, .o = &o.t};
             fa.opt.causal = s->causal;
             fa.opt.num_threads = c->threads[ti];
+            fa.opt.window_left = c->window_left;
+            fa.opt.window_right = c->window_right;
+            fa.opt.alibi_slopes = c->alibi ? slopes : NULL;
+            fa.opt.softcap = c->softcap;
+            fa.opt.sinks = c->sinks ? sinks : NULL;
             progress pg;
             progress_start(&pg, "%s %s T%d", s->name, attn_isa_name(isa), thr);
+            const double rss0 = c->mem ? rss_reset() : 0.0;
             timing tm = time_it(run_forward, &fa, c, flush, pr->buf, pr->buf_bytes, thr, &pg);
+            const double hwm = c->mem ? rss_peak() : 0.0;
 
             result *r = &rows[(*nrows)++];
             *r = base;
@@ -850,6 +1098,8 @@ static void run_shape(const config *c, const shape *s, probes *pr, int def_threa
             r->med_ms = tm.med_ms, r->min_ms = tm.min_ms, r->max_ms = tm.max_ms;
             r->gflops = flops / (tm.med_ms * 1e-3) * 1e-9;
             r->gbps = kvb / (tm.med_ms * 1e-3) * 1e-9;
+            r->rss_peak_mib = hwm;
+            r->rss_added_mib = hwm > rss0 ? hwm - rss0 : 0.0;
             if (r->have_blas)
                 r->blas_diff = max_rel_diff(&o.t, &ob.t, &v);
             if (bench_now() - t0 > 3.0)
@@ -857,7 +1107,8 @@ static void run_shape(const config *c, const shape *s, probes *pr, int def_threa
                         total, s->name, attn_isa_name(isa), thr, r->med_ms, r->gflops);
         }
     }
-    free(q.mem), free(k.mem), free(v.mem), free(o.mem), free(ob.mem);
+    tensor_free(&q), tensor_free(&k), tensor_free(&v), tensor_free(&o), tensor_free(&ob);
+    free(slopes), free(sinks);
 }
 
 int main(int argc, char **argv)
@@ -928,9 +1179,21 @@ int main(int argc, char **argv)
          ci.logical_cpus, fmt_bytes((double)ci.l1d_bytes, b1, sizeof b1),
          fmt_bytes((double)ci.l2_bytes, b2, sizeof b2), fmt_bytes((double)ci.l3_bytes, b3, sizeof b3),
          ci.source ? ci.source : "?", attn_isa_name(ci.best_isa), attn_isa_name(lib_isa));
-    note("f32, layout %s; FLOPs = 2*B*Hq*(D+Dv)*visible pairs (causal: bottom-right, exact); "
-         "median of %d reps after %d warm-up",
-         c.bshd ? "[B,S,H,D]" : "[B,H,S,D]", c.reps, c.warmup);
+    note("Q/out %s, K/V %s, layout %s; FLOPs = 2*B*Hq*(D+Dv)*visible pairs (causal and window: "
+         "bottom-right, exact); median of %d reps after %d warm-up",
+         dtype_name(c.qo_dtype), dtype_name(c.kv_dtype), c.bshd ? "[B,S,H,D]" : "[B,H,S,D]",
+         c.reps, c.warmup);
+    if (has_mods(&c))
+        note("modifiers on every shape:%s%s%s%s%s%s%s", c.window_left || c.window_right ? " window" : "",
+             c.window_left || c.window_right ? window_text(&c, b1, sizeof b1) : "",
+             c.alibi ? " alibi" : "", c.softcap > 0 ? " softcap" : "",
+             c.softcap > 0 ? softcap_text(&c, b2, sizeof b2) : "", c.sinks ? " sinks" : "",
+             c.blas ? " (no BLAS baseline with modifiers)" : "");
+    if (c.blas && !has_mods(&c) && (c.qo_dtype != ATTN_F32 || c.kv_dtype != ATTN_F32))
+        note("no BLAS baseline for 16-bit inputs");
+    if (c.mem)
+        note("--mem: peak_MiB = VmHWM during the run; added_MiB = peak minus the resident memory "
+             "at its start (inputs and outputs already allocated): the library's workspace");
     for (int i = 0; i < pr.n; i++) {
         if (pr.peak[i].gflops > 0)
             note("FMA peak %-6s T%-2d %8.2f GFLOP/s (register-resident FMA loop, best of the run)",

@@ -349,7 +349,7 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     c->kt = attn_active_kernels();
     c->g = c->d.Hq / c->d.Hkv;
     c->scale = attn_resolve_scale(opt ? opt->scale : 0.0f, c->d.D);
-    attn_mods_init(&c->mods, opt, &c->d);
+    attn_mods_init(&c->mods, opt, &c->d, c->kt);
     c->q = q, c->k = k, c->v = v, c->out = out;
     c->lse = opt ? opt->lse : NULL;
     const size_t nr = c->kt->qk_tile.nr;

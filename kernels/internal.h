@@ -113,10 +113,12 @@ typedef struct attn_mods {
     const attn_tensor *bias;
     const float *alibi, *sinks;
     float softcap;
+    attn_softcap_row_fn *softcap_row; /* the call's kernel set's */
     int scores; /* softcap, ALiBi or bias: scores need attn_score_mods() */
 } attn_mods;
 
-void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d);
+void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d,
+                    const attn_kernels *kt);
 
 /* Key count of batch b. */
 static inline size_t attn_mods_len(const attn_mods *m, size_t b)

@@ -1,16 +1,19 @@
 /*
  * mask.c — score modifiers and masks shared by the fused and staged paths
  * (attn.h, attn_options): softcap, ALiBi and bias applied to a run of one
- * row's scores, in that order. Portable C; the visible-key interval of a row
- * (causal, window, kv_len) is attn_row_range() in internal.h.
+ * row's scores, in that order. softcap is the call's kernel set's softcap_row
+ * slot (a vector tanh); ALiBi and bias are plain loops. The visible-key
+ * interval of a row (causal, window, kv_len) is attn_row_range() in internal.h.
  */
 #include <math.h>
 
 #include "convert.h"
 #include "internal.h"
 
-void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d)
+void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d,
+                    const attn_kernels *kt)
 {
+    m->softcap_row = kt->softcap_row.fn;
     m->Lq = d->Lq;
     m->Lk = d->Lk;
     m->causal = opt && opt->causal;
@@ -27,17 +30,22 @@ void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d)
 void attn_score_mods(const attn_mods *m, size_t b, size_t h, size_t i, size_t len,
                      size_t j0, size_t n, float *s)
 {
-    if (m->softcap > 0.0f) {
-        const float c = m->softcap, inv = 1.0f / m->softcap;
-        for (size_t j = 0; j < n; j++)
-            s[j] = c * tanhf(s[j] * inv);
-    }
+    if (m->softcap > 0.0f)
+        m->softcap_row(n, s, m->softcap);
     if (m->alibi) {
         /* slope · (j − p), p = i + len − Lq, in float from exact integers */
         const float slope = m->alibi[h];
-        const float base = (float)((double)j0 - ((double)i + (double)len - (double)m->Lq));
-        for (size_t j = 0; j < n; j++)
-            s[j] += slope * (base + (float)j);
+        const double d0 = (double)j0 - ((double)i + (double)len - (double)m->Lq);
+        if (fabs(d0) + (double)n < 0x1p24) {
+            /* j − p as int32, exact in float below 2^24 (int32 → float
+             * vectorises; size_t → float and a float counter do not) */
+            const int32_t d = (int32_t)d0;
+            for (int32_t j = 0; j < (int32_t)n; j++)
+                s[j] += slope * (float)(d + j);
+        } else {
+            for (size_t j = 0; j < n; j++)
+                s[j] += slope * (float)(d0 + (double)j);
+        }
     }
     if (m->bias) {
         const attn_tensor *t = m->bias;

@@ -61,12 +61,17 @@ typedef void attn_qk_tile_fn(size_t m, size_t n, size_t d,
  * For each row r, with running max mx[r] and running sum l[r] (−inf and 0
  * before the first step):
  *     m_new   = max(mx[r], max_j s[r,j])
- *     s[r,j]  = exp(s[r,j] − m_new)            (0 for s = −inf)
+ *     s[r,j]  = exp(s[r,j] − m_new)            (0 for s = −inf; a kernel may
+ *                                               give 0 where s − m_new < −64:
+ *                                               see below)
  *     alpha[r]= exp(mx[r] − m_new)             (1 when the max did not move)
  *     l[r]    = alpha[r]·l[r] + Σ_j s[r,j];     mx[r] = m_new
  * A row whose scores and max are all −inf stays at mx = −inf, l = 0, its
  * scores become 0 and alpha = 1. NaN scores propagate into s and l.
  * Returns nonzero when some alpha[r] != 1 (O must be rescaled).
+ * Giving 0 for e^x < e^−64 (< 2^−92) changes a row's sum by less than
+ * 2^−61 of it even over 2^31 keys (its largest term is 1), and spares x86
+ * the microcode assists of the subnormal products such terms make in P·V.
  */
 typedef int attn_softmax_tile_fn(size_t m, size_t n, float *s, size_t lds,
                                  float *mx, float *l, float *alpha);
@@ -91,9 +96,18 @@ typedef void attn_pv_tile_fn(size_t m, size_t n, size_t dv,
 /*
  * softmax_row: x[0..n) ← softmax(x) in place, max-subtracted; returns the
  * row's log-sum-exp (max + log Σ exp(x − max)). All −inf (or n = 0): x = 0,
- * returns −inf. NaN in x: the row and the result are NaN.
+ * returns −inf. NaN in x: the row and the result are NaN. Like softmax_tile,
+ * a kernel may give 0 for a term exp(x − max) below e^−64.
  */
 typedef float attn_softmax_row_fn(size_t n, float *x);
+
+/*
+ * softcap_row: s[j] ← cap · tanh(s[j] · (1/cap)) for j < n (Gemma 2's logit
+ * soft-capping); cap > 0 and finite. tanh within 3 ulp (2 on x86),
+ * ±inf → ±cap, NaN stays NaN, |result| ≤ cap; each element depends on its
+ * own input only.
+ */
+typedef void attn_softcap_row_fn(size_t n, float *s, float cap);
 
 /*
  * pack_k_f32: pack n keys of d floats (rows at ldk) into panels of nr keys, the
@@ -135,6 +149,7 @@ typedef void attn_pack_v_x16_fn(size_t n, size_t dv, const uint16_t *v, size_t l
     X(softmax_tile, attn_softmax_tile_fn)                                      \
     X(pv_tile, attn_pv_tile_fn)                                                \
     X(softmax_row, attn_softmax_row_fn)                                        \
+    X(softcap_row, attn_softcap_row_fn)                                        \
     X(pack_k_f32, attn_pack_k_f32_fn)                                          \
     X(pack_v_f32, attn_pack_v_f32_fn)                                          \
     X(pack_k_f16, attn_pack_k_x16_fn)                                          \

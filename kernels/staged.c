@@ -153,7 +153,7 @@ ATTN_API attn_status attn_softmax(const attn_tensor *scores, const attn_options 
         return ATTN_OK;
     const attn_kernels *kt = attn_active_kernels();
     attn_mods mods;
-    attn_mods_init(&mods, opt, &d);
+    attn_mods_init(&mods, opt, &d, kt);
     const attn_tensor *lse = opt ? opt->lse : NULL;
     const int nt = attn_thread_count(opt ? opt->num_threads : 0, rows);
 

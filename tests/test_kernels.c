@@ -43,6 +43,7 @@ typedef SLOT_ENTRY(attn_qk_tile_fn) qk_entry;
 typedef SLOT_ENTRY(attn_softmax_tile_fn) smt_entry;
 typedef SLOT_ENTRY(attn_pv_tile_fn) pv_entry;
 typedef SLOT_ENTRY(attn_softmax_row_fn) smr_entry;
+typedef SLOT_ENTRY(attn_softcap_row_fn) scr_entry;
 typedef SLOT_ENTRY(attn_pack_k_f32_fn) pk_entry;
 typedef SLOT_ENTRY(attn_pack_v_f32_fn) pvk_entry;
 typedef SLOT_ENTRY(attn_pack_k_x16_fn) pkx_entry;
@@ -56,6 +57,7 @@ typedef SLOT_ENTRY(attn_pack_v_x16_fn) pvx_entry;
 #define PICK_softmax_tile(x)
 #define PICK_pv_tile(x)
 #define PICK_softmax_row(x)
+#define PICK_softcap_row(x)
 #define PICK_pack_k_f32(x)
 #define PICK_pack_v_f32(x)
 #define PICK_pack_k_f16(x)
@@ -94,6 +96,14 @@ static const smr_entry softmax_row_list[] = {
 };
 #undef PICK_softmax_row
 #define PICK_softmax_row(x)
+
+#undef PICK_softcap_row
+#define PICK_softcap_row(x) x
+static const scr_entry softcap_row_list[] = {
+#include "ukr/all.h"
+};
+#undef PICK_softcap_row
+#define PICK_softcap_row(x)
 
 #undef PICK_pack_k_f32
 #define PICK_pack_k_f32(x) x
@@ -1050,6 +1060,109 @@ Test(kernels, softmax_row_masked_empty_and_nan)
                 x[j] = tu_uniform(&rng, -3, 3);
             x[tu_int(&rng, 0, (int64_t)n - 1)] = NAN;
             cr_assert(smr_case(&softmax_row_list[e], n, x, msg, sizeof msg), "%s (one NaN)", msg);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ softcap_row */
+
+/* |got − want| in units of the float ulp at want (the subnormal ulp below
+ * 2^−126). */
+static double ulps(float got, double want)
+{
+    const double a = fabs(want) < 0x1p-126 ? 0x1p-126 : fabs(want);
+    int e;
+    frexp(a, &e);
+    return fabs((double)got - want) / ldexp(1.0, e - 24);
+}
+
+Test(kernels, softcap_row_tanh_within_3_ulp_over_the_float_range)
+{
+    /* cap = 1: the kernel is tanh itself (1/cap and cap·t are exact). Every
+     * 251st float of each sign, in blocks whose length varies so every
+     * tail length is taken. */
+    enum { BLK = 1031 };
+    float *x = alloc_f32(BLK + 1, TU_SENTINEL), *x0 = malloc(sizeof(float) * BLK);
+    const uint32_t x_end = TU_SENTINEL;
+    for (size_t e = 0; e < NELEM(softcap_row_list); e++) {
+        if (!runnable(softcap_row_list[e].isa))
+            continue;
+        double worst = 0;
+        float worst_x = 0;
+        uint32_t bits = 0;
+        for (int sign = 0; sign < 2; sign++) {
+            bits = 0;
+            while (bits < 0x7f800000u) {
+                const size_t n = 1000 + bits % 32;
+                size_t k = 0;
+                for (; k < n && bits < 0x7f800000u; k++, bits += 251) {
+                    const uint32_t b = bits | (sign ? 0x80000000u : 0);
+                    memcpy(&x0[k], &b, sizeof b);
+                }
+                memcpy(x, x0, k * sizeof(float));
+                memcpy(&x[k], &x_end, sizeof x_end);
+                softcap_row_list[e].fn(k, x, 1.0f);
+                cr_assert(is_bits(x[k], TU_SENTINEL), "%s wrote past n = %zu",
+                          softcap_row_list[e].name, k);
+                for (size_t j = 0; j < k; j++) {
+                    const double u = ulps(x[j], tanh((double)x0[j]));
+                    if (u > worst)
+                        worst = u, worst_x = x0[j];
+                }
+            }
+        }
+        cr_assert(worst <= 3.0, "%s: tanh %.2f ulp off at x = %a", softcap_row_list[e].name,
+                  worst, (double)worst_x);
+    }
+    free(x);
+    free(x0);
+}
+
+Test(kernels, softcap_row_caps_special_values_and_tails)
+{
+    tu_rng rng = {503};
+    const float caps[] = {0.5f, 1.0f, 30.0f, 50.0f, 1e6f};
+    float x[48], x0[48];
+    for (size_t e = 0; e < NELEM(softcap_row_list); e++) {
+        if (!runnable(softcap_row_list[e].isa))
+            continue;
+        const char *name = softcap_row_list[e].name;
+        for (size_t ic = 0; ic < NELEM(caps); ic++) {
+            const float cap = caps[ic];
+            for (size_t n = 0; n <= 40; n++) {
+                float *y = alloc_f32(48, TU_SENTINEL);
+                for (size_t j = 0; j < n; j++)
+                    x0[j] = y[j] = (float)tu_uniform(&rng, -4.0 * cap, 4.0 * cap);
+                softcap_row_list[e].fn(n, y, cap);
+                memcpy(x, y, sizeof x);
+                free(y);
+                for (size_t j = 0; j < n; j++) {
+                    /* s·(1/cap) rounds twice (2^−23 relative, at most that
+                     * much on tanh too), then tanh, then the multiply */
+                    const double want = cap * tanh((double)x0[j] / cap);
+                    cr_assert(fabs(x[j] - want) <= 6 * 0x1p-24 * fabs(want) + 1e-37 &&
+                                  fabs(x[j]) <= cap,
+                              "%s cap %g n=%zu: %.9g -> %.9g, want %.9g", name, (double)cap, n,
+                              (double)x0[j], (double)x[j], want);
+                }
+                for (size_t j = n; j < 48; j++)
+                    cr_assert(is_bits(x[j], TU_SENTINEL), "%s wrote past n = %zu", name, n);
+            }
+            /* ±inf → ±cap, NaN stays NaN, ±0 keep their sign; mixed with
+             * small and large lanes in one vector */
+            const float sp[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 1e-3f, 5.0f, -1e30f,
+                                1e-45f, -1e-40f, 0.3f, 1e30f, NAN, -INFINITY, 0.62f, 0.63f, 9.0f};
+            const size_t ns = NELEM(sp);
+            for (size_t j = 0; j < ns; j++)
+                x[j] = sp[j] * (isinf(sp[j]) || isnan(sp[j]) || sp[j] == 0 ? 1.0f : cap);
+            softcap_row_list[e].fn(ns, x, cap);
+            cr_assert(x[0] == cap && x[1] == -cap && x[13] == -cap, "%s cap %g: inf -> %g %g",
+                      name, (double)cap, (double)x[0], (double)x[1]);
+            cr_assert(isnan(x[2]) && isnan(x[12]), "%s: NaN -> %g", name, (double)x[2]);
+            cr_assert(is_bits(x[3], 0) && is_bits(x[4], 0x80000000u), "%s: ±0 -> %a %a", name,
+                      (double)x[3], (double)x[4]);
+            cr_assert(x[7] == -cap && x[11] == cap, "%s: ±1e30·cap -> %g %g", name,
+                      (double)x[7], (double)x[11]);
         }
     }
 }

@@ -97,18 +97,35 @@ static inline int attn_avx2_row_has_nan(const float *x, size_t n)
     return _mm256_movemask_ps(any) != 0;
 }
 
+/* Softmax terms e^x with x < ATTN_SOFTMAX_FLUSH (e^−64 < 2^−92) are given
+ * as 0: the row's largest term is 1, so even 2^31 of them change its sum by
+ * less than 2^−61, while their products with V, accumulated into O, would be
+ * subnormal numbers that cost a microcode assist each on x86 (ALiBi and
+ * long windows make many such terms). */
+#define ATTN_SOFTMAX_FLUSH 64.0f
+
+/* e^x for x ≤ 0 (or NaN), 0 for x < −ATTN_SOFTMAX_FLUSH. −inf → 0, NaN →
+ * NaN (max returns its second operand for NaN, and NLT is true for it). */
+static inline __m256 attn_avx2_exp_flush(__m256 x)
+{
+    const __m256 lo = _mm256_set1_ps(-ATTN_SOFTMAX_FLUSH);
+    const __m256 keep = _mm256_cmp_ps(x, lo, _CMP_NLT_UQ);
+    return _mm256_and_ps(attn_exp_avx2_fast(_mm256_max_ps(lo, x)), keep);
+}
+
 /* x[j] ← exp(x[j] − m) for m ≥ every non-NaN x[j] and lo ≤ every non-NaN
  * x[j]; returns Σ_j of the new x[j] (one vector accumulator, then
  * attn_avx2_hsum). A NaN x[j] gives a NaN term and a NaN sum.
- * When lo − m ≥ −87 every argument of the whole vectors lies in [−87, 0] (or
- * is NaN) and they take exp's fast path without its range check; otherwise
- * (−inf scores, wide rows) each vector is checked. Both give the same bits. */
+ * When lo − m ≥ −64 every argument of the whole vectors lies in [−64, 0] (or
+ * is NaN) and they take exp's fast path without a range check; otherwise
+ * (−inf scores, wide rows) arguments below −64 give 0 (attn_avx2_exp_flush).
+ * Both give the same bits for the same argument. */
 static inline float attn_avx2_row_exp_sum(float *x, size_t n, float m, float lo)
 {
     const __m256 vm = _mm256_set1_ps(m);
     __m256 acc = _mm256_setzero_ps();
     size_t j = 0;
-    if (lo - m >= -ATTN_EXP_FAST_MAX) {
+    if (lo - m >= -ATTN_SOFTMAX_FLUSH) {
         for (; j + 8 <= n; j += 8) {
             const __m256 p = attn_exp_avx2_fast(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
             _mm256_storeu_ps(x + j, p);
@@ -116,7 +133,7 @@ static inline float attn_avx2_row_exp_sum(float *x, size_t n, float m, float lo)
         }
     } else {
         for (; j + 8 <= n; j += 8) {
-            const __m256 p = attn_exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
+            const __m256 p = attn_avx2_exp_flush(_mm256_sub_ps(_mm256_loadu_ps(x + j), vm));
             _mm256_storeu_ps(x + j, p);
             acc = _mm256_add_ps(acc, p);
         }
@@ -124,7 +141,7 @@ static inline float attn_avx2_row_exp_sum(float *x, size_t n, float m, float lo)
     if (j < n) {
         const __m256i mask = attn_avx2_lane_mask((ptrdiff_t)(n - j));
         /* Masked lanes load 0 and give exp(−m), maybe inf: zero them. */
-        __m256 p = attn_exp_avx2(_mm256_sub_ps(_mm256_maskload_ps(x + j, mask), vm));
+        __m256 p = attn_avx2_exp_flush(_mm256_sub_ps(_mm256_maskload_ps(x + j, mask), vm));
         p = _mm256_and_ps(p, _mm256_castsi256_ps(mask));
         _mm256_maskstore_ps(x + j, mask, p);
         acc = _mm256_add_ps(acc, p);

@@ -23,7 +23,7 @@
  *      float ulp of 6e-8 or 1.2e-7 on [0.7, 1.4]).
  *   5. e^x = e^r · 2^n by VSCALEFPS, which rounds once, so results that
  *      overflow become +inf and subnormal results are rounded, not flushed.
- * Cost per 16 values: 2 clamps (1 for attn_exp_nonpos_avx512), 9 FMA,
+ * Cost per 16 values: 2 clamps, 9 FMA,
  * 1 sub, 1 scalef. The emulated build computes the same bits (SIMDe's FMA
  * is fused on AVX2+FMA; avx512_emu.h supplies an exact scalef).
  */
@@ -68,13 +68,6 @@ static inline __m512 attn_exp_avx512(__m512 x)
     x = _mm512_max_ps(_mm512_set1_ps(-0x1.A0p+6f), x); /* −104; NaN second: it survives */
     x = _mm512_min_ps(_mm512_set1_ps(0x1.64p+6f), x);  /* 89 */
     return attn_exp_reduced_avx512(x);
-}
-
-/* e^x for x ≤ 0 or NaN (softmax's s − max): the upper clamp is not needed,
- * the result is the same as attn_exp_avx512's. */
-static inline __m512 attn_exp_nonpos_avx512(__m512 x)
-{
-    return attn_exp_reduced_avx512(_mm512_max_ps(_mm512_set1_ps(-0x1.A0p+6f), x));
 }
 
 #endif /* ATTN_EXP_AVX512_H */

@@ -8,7 +8,8 @@
  * columns appended after the last one that are 0 (exp(−inf)) change no lane,
  * so a row's sum does not depend on how many masked columns follow it.
  * (One chain suffices: exp costs ~8 cycles per vector, the add 4.) The
- * exp is attn_exp_nonpos_avx512: x − m ≤ 0 here, or NaN.
+ * exp is attn_exp_flush_avx512: x − m ≤ 0 here, or NaN; terms below
+ * e^−64 become 0 (see there).
  */
 #ifndef ATTN_SOFTMAX_AVX512_H
 #define ATTN_SOFTMAX_AVX512_H
@@ -54,6 +55,19 @@ static inline float attn_row_max_avx512(size_t n, const float *x, int *has_nan)
     return attn_hmax_avx512(_mm512_max_ps(_mm512_max_ps(m0, m1), _mm512_max_ps(m2, m3)));
 }
 
+/* e^x for x ≤ 0 (or NaN), 0 for x < −64 (e^−64 < 2^−92): the row's largest
+ * term is 1, so even 2^31 such terms change its sum by less than 2^−61,
+ * while their products with V, accumulated into O, would be subnormal
+ * numbers that cost a microcode assist each on x86 (ALiBi and long windows
+ * make many such terms). −inf → 0; NaN stays NaN (max returns its second
+ * operand when one is NaN, NLT_UQ is true for NaN). */
+static inline __m512 attn_exp_flush_avx512(__m512 x)
+{
+    const __m512 lo = _mm512_set1_ps(-64.0f);
+    const __mmask16 keep = _mm512_cmp_ps_mask(x, lo, _CMP_NLT_UQ);
+    return _mm512_maskz_mov_ps(keep, attn_exp_reduced_avx512(_mm512_max_ps(lo, x)));
+}
+
 /* x[j] ← exp(x[j] − m) for j < n; returns Σ x[j] (lane order above). */
 static inline float attn_row_exp_sum_avx512(size_t n, float *x, float m)
 {
@@ -61,13 +75,13 @@ static inline float attn_row_exp_sum_avx512(size_t n, float *x, float m)
     __m512 sum = _mm512_setzero_ps();
     size_t j = 0;
     for (; j + 16 <= n; j += 16) {
-        const __m512 e = attn_exp_nonpos_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
+        const __m512 e = attn_exp_flush_avx512(_mm512_sub_ps(_mm512_loadu_ps(x + j), vm));
         _mm512_storeu_ps(x + j, e);
         sum = _mm512_add_ps(sum, e);
     }
     if (j < n) {
         const __mmask16 k = attn_mask16(n - j);
-        __m512 e = attn_exp_nonpos_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm));
+        __m512 e = attn_exp_flush_avx512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, x + j), vm));
         e = _mm512_maskz_mov_ps(k, e); /* lanes past n add exactly 0 */
         _mm512_mask_storeu_ps(x + j, k, e);
         sum = _mm512_add_ps(sum, e);

@@ -19,6 +19,9 @@
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(softmax_row, attn_softmax_row_fn, isa, sym, mr, nr))
 #include "ukr/softmax_row.inc"
 #undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(softcap_row, attn_softcap_row_fn, isa, sym, mr, nr))
+#include "ukr/softcap_row.inc"
+#undef ATTN_UKR
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pack_k_f32, attn_pack_k_f32_fn, isa, sym, mr, nr))
 #include "ukr/pack_k_f32.inc"
 #undef ATTN_UKR

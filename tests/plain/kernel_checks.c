@@ -721,3 +721,39 @@ void pt_check_pack_v_x16(const char *name, attn_pack_v_x16_fn *fn, int bf)
     }
     pt_end();
 }
+
+/* ------------------------------------------------------------------ softcap_row */
+
+void pt_check_softcap_row(const char *name, attn_softcap_row_fn *fn)
+{
+    static const float caps[] = {1.0f, 30.0f, 50.0f};
+    pt_rng rng = {0x3f};
+    pt_begin("softcap_row %s: n=0..40, caps 1/30/50 vs float64 tanh, tails, ±inf, NaN, ±0", name);
+    float x[44], x0[44];
+    for (size_t ic = 0; ic < PT_NELEM(caps) && !pt_failed(); ic++) {
+        const float cap = caps[ic];
+        for (size_t n = 0; n <= 40 && !pt_failed(); n++) {
+            pt_fill_bits(x, 44, PT_SENTINEL);
+            for (size_t j = 0; j < n; j++)
+                x0[j] = x[j] = pt_uniformf(&rng, -4 * cap, 4 * cap);
+            fn(n, x, cap);
+            for (size_t j = 0; j < n; j++) {
+                const double want = cap * tanh((double)x0[j] / cap);
+                if (!pt_expect(fabs(x[j] - want) <= 6 * 0x1p-24 * fabs(want) + 1e-37,
+                               "%s cap %g: %.9g -> %.9g, want %.9g", name, (double)cap,
+                               (double)x0[j], (double)x[j], want))
+                    break;
+            }
+            pt_expect(pt_bits(x[n]) == PT_SENTINEL, "%s: wrote past n = %zu", name, n);
+        }
+        const float sp[] = {INFINITY, -INFINITY, NAN, 0.0f, -0.0f, 0.1f, 3.0f};
+        memcpy(x, sp, sizeof sp);
+        fn(PT_NELEM(sp), x, cap);
+        pt_expect(x[0] == cap && x[1] == -cap, "%s: ±inf -> %g %g", name, (double)x[0],
+                  (double)x[1]);
+        pt_expect(isnan(x[2]), "%s: NaN -> %g", name, (double)x[2]);
+        pt_expect(pt_bits(x[3]) == 0 && pt_bits(x[4]) == 0x80000000u, "%s: ±0 lost its sign",
+                  name);
+    }
+    pt_end();
+}
