@@ -9,7 +9,8 @@
  * count, so results are bitwise identical for any num_threads.
  *
  * For each item, K/V are swept in blocks of kc keys aligned to multiples of
- * kc in absolute key position; each block is packed once and visited by
+ * kc in absolute key position; each block (the part of it that some row of
+ * the tile sees, from an aligned start) is packed once and visited by
  * every mr-row block of the tile over the union of those rows' visible keys
  * (its start aligned to ATTN_SPAN_ALIGN keys within the block, so the lanes
  * of every sum keep their place): S = Q·Kᵀ (qk_tile), score modifiers
@@ -39,8 +40,14 @@
 #include "convert.h"
 #include "internal.h"
 
-/* Sub-block starts are multiples of this many keys (× the panel width). */
-#define ATTN_SPAN_ALIGN 64
+/* Sub-block starts are multiples of this many keys and of the K panel
+ * width nr. 16 is the longest lane period of any kernel's softmax sum
+ * (AVX-512: column j in lane j mod 16; AVX2 8, NEON 4, scalar 1): a start
+ * moved by a multiple of it only puts masked columns (+0 terms) in front,
+ * so a row's bits do not depend on the rows it shares a block with. Any
+ * more would compute masked keys for nothing (a 256-key window on mr = 14
+ * rows cost 30 % more with 64). */
+#define ATTN_SPAN_ALIGN 16
 
 typedef struct fwd_call {
     const attn_kernels *kt;
@@ -168,11 +175,16 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         }
     if (partial)
         for (size_t r = 0; r < m; r++) {
+            /* keys outside the row's [lo, hi) within [a, b): a head and a
+             * tail run (lo ≥ hi, no visible key: the whole span) */
             const size_t lo = w->lo[t0 + r], hi = w->hi[t0 + r];
+            const size_t head = lo >= hi ? n : lo > a ? (lo - a < n ? lo - a : n) : 0;
+            const size_t tail = lo >= hi ? n : hi > a ? (hi - a < n ? hi - a : n) : 0;
             float *srow = s + r * kc;
-            for (size_t j = 0; j < n; j++)
-                if (a + j < lo || a + j >= hi)
-                    srow[j] = -INFINITY;
+            for (size_t j = 0; j < head; j++)
+                srow[j] = -INFINITY;
+            for (size_t j = tail; j < n; j++)
+                srow[j] = -INFINITY;
         }
     /* a masked key (by range or by a −inf bias) with NaN/inf V: keep the
      * mask to accumulate each row over its visible keys only */
@@ -276,13 +288,16 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
 
     const size_t kc = c->plan.kc, mb = kt->qk_tile.mr;
     for (size_t j0 = kmax > kmin ? kmin / kc * kc : kmax; j0 < kmax; j0 += kc) {
-        const size_t nb = kmax - j0 < kc ? kmax - j0 : kc;
+        /* the block's keys that some row of the tile sees, from a start
+         * aligned like every row block's (a window's tile sees only part) */
+        const size_t js = kmin > j0 ? j0 + (kmin - j0) / c->span_align * c->span_align : j0;
+        const size_t je = kmax - j0 < kc ? kmax : j0 + kc, nb = je - js;
         size_t ldv;
-        attn_pack_k_rows(c->kt, c->k, it.b, it.hk, j0, nb, w->kp);
-        const float *vblk = attn_v_rows(c->kt, c->v, it.b, it.hk, j0, nb, w->vp, &ldv);
+        attn_pack_k_rows(c->kt, c->k, it.b, it.hk, js, nb, w->kp);
+        const float *vblk = attn_v_rows(c->kt, c->v, it.b, it.hk, js, nb, w->vp, &ldv);
         int v_bad = -1; /* unknown until a row block needs it */
         for (size_t t0 = 0; t0 < R; t0 += mb)
-            row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, j0, nb, vblk, ldv, &v_bad);
+            row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, js, nb, vblk, ldv, &v_bad);
     }
 
     for (size_t t = 0; t < R; t++) {
