@@ -23,9 +23,15 @@
  * writing its unnormalised (max, sum, O); a second pass merges the chunks
  * of a row in chunk order, exactly, by their maxima.
  *
+ * Decode tiles (at most qk_direct's mr rows: one query position × the GQA
+ * group) skip the K packing: qk_direct reads K rows in place (widened rows
+ * when 16-bit), the whole tile is one row block, and V is streamed into the
+ * workspace before pv_tile sweeps it — each K/V byte is read from memory
+ * once, sequentially.
+ *
  * Dtypes: Q is widened and scaled into the tile, K and V are widened by the
- * pack kernels (f32 V is read in place), O is rounded to the output dtype
- * at the very end; everything in between is f32.
+ * pack kernels (f32 V is read in place, except by decode tiles), O is
+ * rounded to the output dtype at the very end; everything in between is f32.
  *
  * Masked keys: keys at or past kv_len are never read. A key that a row
  * cannot see but that shares a block with rows that can gets P = 0; if that
@@ -55,6 +61,8 @@ typedef struct fwd_call {
     attn_plan plan;
     attn_mods mods;
     size_t g, tiles_per_head, tiles, span_align;
+    size_t mb;  /* rows per row block: qk_tile's mr, or the whole tile (direct) */
+    int direct; /* decode-sized tiles: qk_direct on K rows in place, no pack */
     float scale;
     const attn_tensor *q, *k, *v, *out, *lse;
     float *partials; /* splits > 1: per tile, chunk and row: max, sum, O[Dv] */
@@ -66,7 +74,7 @@ typedef struct fwd_ws {
     float *s;              /* scores → probabilities of one row block: mb × kc */
     float *s_mask;         /* copy of s before the softmax (NaN-V fallback)   */
     float *o;              /* R × Dv accumulator                             */
-    float *vp;             /* widened V block (16-bit V only): kc × Dv       */
+    float *vp;             /* V block as f32 rows (16-bit V or direct): kc × Dv */
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
 } fwd_ws;
@@ -84,9 +92,9 @@ static size_t gcd(size_t a, size_t b) { return b ? gcd(b, a % b) : a; }
 static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
 {
     const size_t R = c->plan.rows * c->g, D = c->d.D, Dv = c->d.Dv;
-    const size_t nr = c->kt->qk_tile.nr, mb = c->kt->qk_tile.mr, kc = c->plan.kc;
+    const size_t nr = c->kt->qk_tile.nr, mb = c->mb, kc = c->plan.kc;
     const size_t kcp = (kc + nr - 1) / nr * nr;
-    const size_t vp = c->v->dtype == ATTN_F32 ? 0 : kc * Dv;
+    const size_t vp = c->v->dtype == ATTN_F32 && !c->direct ? 0 : kc * Dv;
     const size_t parts[11] = {R * D, kcp * D, mb * kc, mb * kc, R * Dv, vp,
                               R, R, R, R * 2, R * 2};
     float *ptr[11];
@@ -140,11 +148,22 @@ static void pv_by_runs(const fwd_call *c, const float *p, const float *smask,
         pv(1, 0, c->d.Dv, p, 0, v, ldv, o, c->d.Dv, alpha, 0);
 }
 
-/* One mr-row block of the tile against K/V block [j0, j0 + nb). */
+/* One K/V block [j0, j0 + nb) as the kernels read it: K packed in w->kp,
+ * or (direct) K rows at ldk; V rows at ldv. */
+typedef struct fwd_blk {
+    size_t j0, nb;
+    const float *krows, *vblk;
+    size_t ldk, ldv;
+    int v_bad; /* −1 unknown until a row block needs it */
+} fwd_blk;
+
+/* One mb-row block of the tile against a K/V block. */
 static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
-                      size_t m, size_t j0, size_t nb, const float *vblk, size_t ldv,
-                      int *v_bad)
+                      size_t m, fwd_blk *blk)
 {
+    const size_t j0 = blk->j0, nb = blk->nb, ldv = blk->ldv;
+    const float *vblk = blk->vblk;
+    int *v_bad = &blk->v_bad;
     const attn_kernels *kt = c->kt;
     const size_t D = c->d.D, Dv = c->d.Dv, kc = c->plan.kc, g = c->g;
     /* union of the rows' visible keys within the block */
@@ -166,7 +185,11 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         partial |= w->lo[r] > a || w->hi[r] < b;
 
     float *s = w->s;
-    kt->qk_tile.fn(m, n, D, w->q + t0 * D, D, w->kp + (a - j0) * D, s, kc);
+    if (c->direct)
+        kt->qk_direct.fn(m, n, D, w->q + t0 * D, D, blk->krows + (a - j0) * blk->ldk,
+                         blk->ldk, s, kc);
+    else
+        kt->qk_tile.fn(m, n, D, w->q + t0 * D, D, w->kp + (a - j0) * D, s, kc);
     if (c->mods.scores)
         for (size_t r = 0; r < m; r++) {
             const size_t t = t0 + r;
@@ -286,18 +309,30 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
     size_t kmin, kmax;
     start_tile(c, w, &it, R, &kmin, &kmax);
 
-    const size_t kc = c->plan.kc, mb = kt->qk_tile.mr;
+    const size_t kc = c->plan.kc, mb = c->mb;
     for (size_t j0 = kmax > kmin ? kmin / kc * kc : kmax; j0 < kmax; j0 += kc) {
         /* the block's keys that some row of the tile sees, from a start
          * aligned like every row block's (a window's tile sees only part) */
         const size_t js = kmin > j0 ? j0 + (kmin - j0) / c->span_align * c->span_align : j0;
-        const size_t je = kmax - j0 < kc ? kmax : j0 + kc, nb = je - js;
-        size_t ldv;
-        attn_pack_k_rows(c->kt, c->k, it.b, it.hk, js, nb, w->kp);
-        const float *vblk = attn_v_rows(c->kt, c->v, it.b, it.hk, js, nb, w->vp, &ldv);
-        int v_bad = -1; /* unknown until a row block needs it */
+        const size_t je = kmax - j0 < kc ? kmax : j0 + kc;
+        fwd_blk blk = {.j0 = js, .nb = je - js, .v_bad = -1};
+        if (c->direct)
+            blk.krows = attn_rows_f32(kt, c->k, it.b, it.hk, js, blk.nb, w->kp, &blk.ldk);
+        else
+            attn_pack_k_rows(kt, c->k, it.b, it.hk, js, blk.nb, w->kp);
+        if (c->direct && c->v->dtype == ATTN_F32) {
+            /* pv_tile sweeps V a column chunk at a time; from memory that
+             * strided sweep is latency-bound, so a decode tile first streams
+             * its V block into the workspace (S5 on AVX2: 58 → 74 % of the
+             * read bandwidth) */
+            kt->pack_v_f32.fn(blk.nb, c->d.Dv, attn_at(c->v, it.b, it.hk, js),
+                              (size_t)c->v->stride[2], w->vp);
+            blk.vblk = w->vp, blk.ldv = c->d.Dv;
+        } else {
+            blk.vblk = attn_rows_f32(kt, c->v, it.b, it.hk, js, blk.nb, w->vp, &blk.ldv);
+        }
         for (size_t t0 = 0; t0 < R; t0 += mb)
-            row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, js, nb, vblk, ldv, &v_bad);
+            row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, &blk);
     }
 
     for (size_t t = 0; t < R; t++) {
@@ -371,6 +406,11 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     c->span_align = ATTN_SPAN_ALIGN / gcd(ATTN_SPAN_ALIGN, nr) * nr;
 
     attn_plan_forward(c->kt, attn_topology(), &c->d, &c->plan);
+    /* Decoding (a tile of a few rows): K rows are read in place (widened
+     * when 16-bit) by qk_direct, the whole tile one row block, so each key
+     * is read once and never packed. A choice of the shape alone. */
+    c->direct = c->plan.rows * c->g <= c->kt->qk_direct.mr;
+    c->mb = c->direct ? c->plan.rows * c->g : c->kt->qk_tile.mr;
     c->tiles_per_head = (c->d.Lq + c->plan.rows - 1) / c->plan.rows;
     c->tiles = c->d.B * c->d.Hkv * c->tiles_per_head;
     *items = c->tiles * c->plan.splits;

@@ -57,6 +57,18 @@ typedef void attn_qk_tile_fn(size_t m, size_t n, size_t d,
                              const float *kp, float *s, size_t lds);
 
 /*
+ * qk_direct: S[m × n] = Q[m × d] · Kᵀ with K read in place, n rows at ldk
+ * (no packing): for the few query rows of decoding, where packing K would
+ * cost more than the product. Any m (mr is the driver's threshold for using
+ * it), n ≥ 0, d ≥ 1; S rows at lds, only the first n columns written. Each
+ * score's value depends on its q row and k row only (not on m, n or its
+ * position), like qk_tile's — but qk_tile and qk_direct may round
+ * differently.
+ */
+typedef void attn_qk_direct_fn(size_t m, size_t n, size_t d, const float *q, size_t ldq,
+                               const float *k, size_t ldk, float *s, size_t lds);
+
+/*
  * softmax_tile: one online-softmax step over m rows of n scores (in place).
  * For each row r, with running max mx[r] and running sum l[r] (−inf and 0
  * before the first step):
@@ -146,6 +158,7 @@ typedef void attn_pack_v_x16_fn(size_t n, size_t dv, const uint16_t *v, size_t l
 /* Every slot of a kernel table: X(slot, fn_type). */
 #define ATTN_SLOTS(X)                                                          \
     X(qk_tile, attn_qk_tile_fn)                                                \
+    X(qk_direct, attn_qk_direct_fn)                                            \
     X(softmax_tile, attn_softmax_tile_fn)                                      \
     X(pv_tile, attn_pv_tile_fn)                                                \
     X(softmax_row, attn_softmax_row_fn)                                        \

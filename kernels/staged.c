@@ -226,7 +226,7 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
             for (size_t j0 = 0; j0 < Lk; j0 += kc) {
                 const size_t nb = Lk - j0 < kc ? Lk - j0 : kc;
                 size_t ldv;
-                const float *vr = attn_v_rows(kt, v, b, h / g, j0, nb, vp, &ldv);
+                const float *vr = attn_rows_f32(kt, v, b, h / g, j0, nb, vp, &ldv);
                 kt->pv_tile.fn(m, nb, Dv, row_ptr(probs, b, h, i0) + j0,
                                (size_t)probs->stride[2], vr, ldv, o, ldo, NULL, j0 == 0);
             }

@@ -25,7 +25,7 @@ void attn_pack_k_rows(const attn_kernels *kt, const attn_tensor *k, size_t b,
     }
 }
 
-const float *attn_v_rows(const attn_kernels *kt, const attn_tensor *v, size_t b,
+const float *attn_rows_f32(const attn_kernels *kt, const attn_tensor *v, size_t b,
                          size_t h, size_t j0, size_t nb, float *vp, size_t *ldv)
 {
     const void *src = attn_at(v, b, h, j0);

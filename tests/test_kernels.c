@@ -40,6 +40,7 @@
     }
 
 typedef SLOT_ENTRY(attn_qk_tile_fn) qk_entry;
+typedef SLOT_ENTRY(attn_qk_direct_fn) qkd_entry;
 typedef SLOT_ENTRY(attn_softmax_tile_fn) smt_entry;
 typedef SLOT_ENTRY(attn_pv_tile_fn) pv_entry;
 typedef SLOT_ENTRY(attn_softmax_row_fn) smr_entry;
@@ -54,6 +55,7 @@ typedef SLOT_ENTRY(attn_pack_v_x16_fn) pvx_entry;
 #define ENTRY(isa, sym, mr, nr) {#sym, ISA_ENUM_##isa, sym, mr, nr},
 #define ATTN_EACH(slot, type, isa, sym, mr, nr) PICK_##slot(ENTRY(isa, sym, mr, nr))
 #define PICK_qk_tile(x)
+#define PICK_qk_direct(x)
 #define PICK_softmax_tile(x)
 #define PICK_pv_tile(x)
 #define PICK_softmax_row(x)
@@ -72,6 +74,14 @@ static const qk_entry qk_tile_list[] = {
 };
 #undef PICK_qk_tile
 #define PICK_qk_tile(x)
+
+#undef PICK_qk_direct
+#define PICK_qk_direct(x) x
+static const qkd_entry qk_direct_list[] = {
+#include "ukr/all.h"
+};
+#undef PICK_qk_direct
+#define PICK_qk_direct(x)
 
 #undef PICK_softmax_tile
 #define PICK_softmax_tile(x) x
@@ -1164,5 +1174,83 @@ Test(kernels, softcap_row_caps_special_values_and_tails)
             cr_assert(x[7] == -cap && x[11] == cap, "%s: ±1e30·cap -> %g %g", name,
                       (double)x[7], (double)x[11]);
         }
+    }
+}
+
+/* ------------------------------------------------------------------ qk_direct */
+
+/* One qk_direct case against float64, K rows in place at ldk; the scores
+ * must be bitwise those of m = 1 calls on each row alone (a score depends on
+ * its q and k rows only), and nothing outside S[m × n] written. */
+static int qkd_case(const qkd_entry *e, size_t m, size_t n, size_t d, tu_rng *rng, size_t nan_k,
+                    char *msg, size_t msz)
+{
+    const size_t ldq = d + 3, ldk = d + 5, lds = n + 4, rows = m + 1;
+    float *q = alloc_f32((m - 1) * ldq + d, TU_NAN_BITS);
+    float *k = alloc_f32(n ? (n - 1) * ldk + d : 1, TU_NAN_BITS);
+    float *s = alloc_f32(rows * lds, TU_SENTINEL), *s1 = alloc_f32(lds, TU_SENTINEL);
+    for (size_t r = 0; r < m; r++)
+        for (size_t dd = 0; dd < d; dd++)
+            q[r * ldq + dd] = (float)tu_uniform(rng, -1, 1);
+    for (size_t j = 0; j < n; j++)
+        for (size_t dd = 0; dd < d; dd++)
+            k[j * ldk + dd] = (float)tu_uniform(rng, -1, 1);
+    if (nan_k < n)
+        k[nan_k * ldk + d / 2] = tu_nanf();
+    e->fn(m, n, d, q, ldq, k, ldk, s, lds);
+    int ok = 1;
+    for (size_t r = 0; r < rows && ok; r++) {
+        if (r < m)
+            e->fn(1, n, d, q + r * ldq, ldq, k, ldk, s1, lds);
+        for (size_t j = 0; j < lds && ok; j++) {
+            const float got = s[r * lds + j];
+            if (r >= m || j >= n) {
+                if (!is_bits(got, TU_SENTINEL)) {
+                    snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: wrote S[%zu][%zu] outside",
+                             e->name, m, n, d, r, j);
+                    ok = 0;
+                }
+                continue;
+            }
+            double ref = 0.0, abs = 0.0;
+            for (size_t dd = 0; dd < d; dd++) {
+                ref += (double)q[r * ldq + dd] * (double)k[j * ldk + dd];
+                abs += fabs((double)q[r * ldq + dd] * (double)k[j * ldk + dd]);
+            }
+            if (isnan(ref) ? !isnan(got) : !(fabs((double)got - ref) <= dot_bound(d, abs))) {
+                snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %.9g, ref %.9g",
+                         e->name, m, n, d, r, j, (double)got, ref);
+                ok = 0;
+            } else if (memcmp(&got, &s1[j], sizeof got) != 0) {
+                snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %a alone but %a in a "
+                         "block of %zu rows", e->name, m, n, d, r, j, (double)s1[j], (double)got,
+                         m);
+                ok = 0;
+            }
+        }
+    }
+    free(q), free(k), free(s), free(s1);
+    return ok;
+}
+
+Test(kernels, qk_direct_shapes_rows_and_nan)
+{
+    tu_rng rng = {601};
+    char msg[512];
+    const size_t ns[] = {0, 1, 2, 3, 4, 5, 7, 8, 13, 37};
+    const size_t ds[] = {1, 3, 8, 9, 16, 17, 31, 64, 128, 130};
+    for (size_t e = 0; e < NELEM(qk_direct_list); e++) {
+        const qkd_entry *k = &qk_direct_list[e];
+        if (!runnable(k->isa))
+            continue;
+        for (size_t m = 1; m <= k->mr + 1; m++)
+            for (size_t in = 0; in < NELEM(ns); in++)
+                for (size_t id = 0; id < NELEM(ds); id++)
+                    cr_assert(qkd_case(k, m, ns[in], ds[id], &rng, SIZE_MAX, msg, sizeof msg),
+                              "%s", msg);
+        /* a NaN in one key: exactly that column is NaN in every row */
+        for (size_t nk = 0; nk < 9; nk++)
+            cr_assert(qkd_case(k, 3, 9, 20, &rng, nk, msg, sizeof msg), "%s (NaN key %zu)", msg,
+                      nk);
     }
 }

@@ -10,6 +10,9 @@
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(qk_tile, attn_qk_tile_fn, isa, sym, mr, nr))
 #include "ukr/qk_tile.inc"
 #undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(qk_direct, attn_qk_direct_fn, isa, sym, mr, nr))
+#include "ukr/qk_direct.inc"
+#undef ATTN_UKR
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(softmax_tile, attn_softmax_tile_fn, isa, sym, mr, nr))
 #include "ukr/softmax_tile.inc"
 #undef ATTN_UKR

@@ -757,3 +757,46 @@ void pt_check_softcap_row(const char *name, attn_softcap_row_fn *fn)
     }
     pt_end();
 }
+
+/* ------------------------------------------------------------------ qk_direct */
+
+void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr)
+{
+    static const size_t ns[] = {1, 3, 4, 5, 9, 17};
+    static const size_t ds[] = {1, 5, 8, 16, 20, 64, 128};
+    pt_rng rng = {0x40};
+    pt_begin("qk_direct %s: m=1..%u, n=1..17, d=1..128 vs float64, K rows in place, bounds",
+             name, mr + 1);
+    for (size_t m = 1; m <= mr + 1 && !pt_failed(); m++)
+        for (size_t in = 0; in < PT_NELEM(ns) && !pt_failed(); in++)
+            for (size_t id = 0; id < PT_NELEM(ds) && !pt_failed(); id++) {
+                const size_t n = ns[in], d = ds[id], ldq = d + 1, ldk = d + 3, lds = n + 2;
+                float *q = pt_alloc(m * ldq, 0), *k = pt_alloc(n * ldk, 0);
+                float *s = pt_alloc((m + 1) * lds, PT_SENTINEL);
+                for (size_t i = 0; i < m * ldq; i++)
+                    q[i] = pt_uniformf(&rng, -1, 1);
+                for (size_t i = 0; i < n * ldk; i++)
+                    k[i] = pt_uniformf(&rng, -1, 1);
+                fn(m, n, d, q, ldq, k, ldk, s, lds);
+                for (size_t r = 0; r <= m; r++)
+                    for (size_t j = 0; j < lds; j++) {
+                        if (r == m || j >= n) {
+                            pt_expect(pt_bits(s[r * lds + j]) == PT_SENTINEL,
+                                      "%s: m=%zu n=%zu d=%zu wrote S[%zu][%zu]", name, m, n, d, r,
+                                      j);
+                            continue;
+                        }
+                        double ref = 0, abs = 0;
+                        for (size_t t = 0; t < d; t++) {
+                            ref += (double)q[r * ldq + t] * k[j * ldk + t];
+                            abs += fabs((double)q[r * ldq + t] * k[j * ldk + t]);
+                        }
+                        pt_expect(fabs(s[r * lds + j] - ref) <= (double)(d + 2) * 0x1p-24 * abs +
+                                                                     1e-30,
+                                  "%s: m=%zu n=%zu d=%zu S[%zu][%zu] = %.9g, want %.9g", name, m,
+                                  n, d, r, j, (double)s[r * lds + j], ref);
+                    }
+                free(q), free(k), free(s);
+            }
+    pt_end();
+}
