@@ -52,14 +52,12 @@ static void print_features(void)
            attn_isa_name((tab)->slot.isa), (tab)->slot.mr, (tab)->slot.nr,               \
            (tab)->slot.isa != (tab)->isa ? "  (fallback)" : "")
 
+/* Every slot of the table (ATTN_SLOTS: a new slot shows up by itself). */
 static void print_table(const attn_kernels *t)
 {
-    SLOT_ROW(t, qk_tile);
-    SLOT_ROW(t, softmax_tile);
-    SLOT_ROW(t, pv_tile);
-    SLOT_ROW(t, softmax_row);
-    SLOT_ROW(t, pack_k_f32);
-    SLOT_ROW(t, pack_v_f32);
+#define PRINT_SLOT(slot, type) SLOT_ROW(t, slot);
+    ATTN_SLOTS(PRINT_SLOT)
+#undef PRINT_SLOT
 }
 
 /* Every kernel of every .inc list whose ISA is built, in list order. */
@@ -90,6 +88,9 @@ static void print_plans(const attn_cpu_info *ci, attn_isa isa)
         printf("    %-30s %4zu query rows x %4zu keys", shapes[i].name, p.rows, p.kc);
         if (p.splits > 1)
             printf(", keys split in %zu chunks of %zu", p.splits, p.chunk);
+        /* forward.c's choice: decode tiles read K rows in place */
+        if (p.rows * (shapes[i].d.Hq / shapes[i].d.Hkv) <= t->qk_direct.mr)
+            printf(", K rows in place (qk_direct)");
         printf("\n");
     }
 }
