@@ -24,6 +24,33 @@
  *   - NaN in Q, K or V reaches exactly the rows that attend to it; a masked key
  *     (causal future, past kv_len) never turns a row into NaN, and keys at or
  *     past kv_len[b] are never read.
+ *   - Scores are f32, s = Σ_d (scale·q_d)·k_d: the scale multiplies Q before
+ *     the dot product, so a large Q with a small scale does not overflow.
+ *     Finite scores of any size are safe: the softmax subtracts the row max,
+ *     so scores of ±1e30 or near ±FLT_MAX never give inf or NaN (far-apart
+ *     scores give one-hot rows, ties share evenly). A score of +inf (an
+ *     infinite Q or K, or a dot product beyond FLT_MAX; a softcap first maps
+ *     ±inf to ±softcap) makes its row NaN, out and lse (e^(inf − inf), as in
+ *     any IEEE softmax). A score of −inf (likewise, below −FLT_MAX) gives its
+ *     key weight exactly 0 (but only a mask or a −inf bias keeps a NaN or inf
+ *     in that key's V out of the row), and a row whose every visible score is
+ *     −inf is a row with no visible key. inf·0 in a dot product is NaN. ±inf
+ *     in V makes that column non-finite (±inf; NaN where opposite infinities
+ *     meet or the key's weight is 0) in exactly the rows that see the key.
+ *   - attn_forward sums Σ_j e^(s_j − max)·v_j in f32 before it divides by the
+ *     softmax denominator: |V| ≤ FLT_MAX / (number of keys a row sees) keeps
+ *     that sum finite; beyond, out may be ±inf although the exact result is
+ *     finite (attn_pv sums normalised weights and has no such limit).
+ *   - Subnormal Q, K, V and scores are computed as such: the library leaves
+ *     the floating-point environment alone (no flush to zero under the default
+ *     one). Only softmax terms e^(s − max) < e^−64, below 2^−92 of the row's
+ *     largest term, may be given as exactly 0.
+ *
+ * Alignment: a data pointer (tensor data, kv_len, alibi_slopes, sinks) needs
+ * only the natural alignment of its element type: 4 bytes for f32 and int32,
+ * 2 for f16 and bf16. Nothing needs vector or cache-line alignment, and the
+ * results are bitwise the same at any such address. A pointer not aligned to
+ * its element type is undefined behaviour in C; the library does not check it.
  *
  * This header includes only <stddef.h> and <stdint.h>; it is C11 and C++
  * compatible.
