@@ -123,6 +123,18 @@ static int any_nonfinite(size_t n, size_t dv, const float *v, size_t ldv)
     return bad;
 }
 
+/* Whether any of the m × n scores is −inf (an infinite Q or K, or a dot
+ * product below −FLT_MAX): such a key must carry no V either. One pass over
+ * scores the kernels just wrote, 1/D of the cost of computing them. */
+static int any_minus_inf(size_t m, size_t n, const float *s, size_t lds)
+{
+    int any = 0;
+    for (size_t r = 0; r < m; r++)
+        for (size_t j = 0; j < n; j++)
+            any |= s[r * lds + j] == -INFINITY;
+    return any;
+}
+
 /* O row += its visible runs of P·V (runs = maximal spans where the saved
  * scores are not −inf); the first call carries the rescale factor. */
 static void pv_by_runs(const fwd_call *c, const float *p, const float *smask,
@@ -209,9 +221,9 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
             for (size_t j = tail; j < n; j++)
                 srow[j] = -INFINITY;
         }
-    /* a masked key (by range or by a −inf bias) with NaN/inf V: keep the
-     * mask to accumulate each row over its visible keys only */
-    const int maskable = partial || c->mods.bias;
+    /* a masked key (by range, a −inf bias or a −inf score) with NaN/inf V:
+     * keep the mask to accumulate each row over its visible keys only */
+    const int maskable = partial || c->mods.bias || any_minus_inf(m, n, s, kc);
     if (maskable && *v_bad < 0)
         *v_bad = any_nonfinite(nb, Dv, vblk, ldv);
     const int by_runs = maskable && *v_bad;

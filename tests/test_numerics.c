@@ -29,8 +29,8 @@
  * exactly 0 (kernels/microkernels.h): every tolerance here allows that, and
  * inf in V only meets scores within a few units of the row max.
  *
- * Two tests are disabled (library bugs, see their comments): a −inf score
- * over a NaN V, and near-uniform rows of a constant V.
+ * One test is disabled (a library limit, see its comment): near-uniform
+ * rows of a constant V.
  */
 #include <criterion/criterion.h>
 
@@ -730,19 +730,14 @@ Test(numerics, infinite_q_and_k_give_documented_scores)
 }
 
 /*
- * DISABLED — library bug (kernels/forward.c, row_block). A score of −inf
- * that comes from Q·K itself (K holds −inf) gives its key weight 0, but
- * attn_forward then still forms 0·V for that key unless the block takes the
- * masked path (`partial || bias`): with a NaN or inf in that key's V the row
- * is NaN without causal/window/kv_len and without a bias, and finite (the
- * reference: the key is dropped, as for a −inf bias) with them, so the same
- * row's result depends on unrelated options — even a bias of zeros changes
- * it. Reproducer: Lq = Lk = 4, D = 2, Dv = 1, q rows (1, 1), k = (−inf, 0),
- * (1, 0), (2, 0), (3, 0), v = (NaN, 2, 3, 4), scale 1: attn_forward gives NaN
- * in every row; with causal = 1 it gives 0, 2, 2.73, 3.58; with a zero f32
- * bias it gives 3.58 in every row (every kernel set).
+ * A score of −inf that comes from Q·K itself (K holds −inf) drops its key
+ * like a mask: a NaN or inf in that key's V stays out of the row, with or
+ * without causal/window/kv_len/bias (once the library formed 0·NaN unless
+ * the block was masked anyway, so a row's result depended on unrelated
+ * options). Lq = Lk = 4, D = 2, Dv = 1, q rows (1, 1), k = (−inf, 0), (1, 0),
+ * (2, 0), (3, 0), v = (NaN, 2, 3, 4), scale 1, and the same at Lk = 100.
  */
-Test(numerics, minus_inf_score_drops_a_nonfinite_v, .disabled = true)
+Test(numerics, minus_inf_score_drops_a_nonfinite_v)
 {
     for (int causal = 0; causal <= 1; causal++)
         for (int64_t lk = 4; lk <= 100; lk += 96) {
