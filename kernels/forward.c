@@ -74,6 +74,7 @@ typedef struct fwd_ws {
     float *s;              /* scores → probabilities of one row block: mb × kc */
     float *s_mask;         /* copy of s before the softmax (NaN-V fallback)   */
     float *o;              /* R × Dv accumulator                             */
+    float *ob;             /* mb × Dv: one row block's P·V of one K/V block   */
     float *vp;             /* V block as f32 rows (16-bit V or direct): kc × Dv */
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
@@ -95,11 +96,11 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
     const size_t nr = c->kt->qk_tile.nr, mb = c->mb, kc = c->plan.kc;
     const size_t kcp = (kc + nr - 1) / nr * nr;
     const size_t vp = c->v->dtype == ATTN_F32 && !c->direct ? 0 : kc * Dv;
-    const size_t parts[11] = {R * D, kcp * D, mb * kc, mb * kc, R * Dv, vp,
-                              R, R, R, R * 2, R * 2};
-    float *ptr[11];
+    const size_t parts[12] = {R * D, kcp * D, mb * kc, mb * kc, R * Dv, vp,
+                              R, R, R, R * 2, R * 2, mb * Dv};
+    float *ptr[12];
     size_t off = 0;
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
         ptr[i] = base ? (float *)(void *)(base + off * sizeof(float)) : NULL;
         if (parts[i] > ((size_t)-1) / 16 - off)
             return 0;
@@ -110,6 +111,7 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
         w->o = ptr[4], w->vp = ptr[5];
         w->mx = ptr[6], w->l = ptr[7], w->alpha = ptr[8];
         w->lo = (size_t *)(void *)ptr[9], w->hi = (size_t *)(void *)ptr[10];
+        w->ob = ptr[11];
     }
     return off * sizeof(float);
 }
@@ -135,11 +137,10 @@ static int any_minus_inf(size_t m, size_t n, const float *s, size_t lds)
     return any;
 }
 
-/* O row += its visible runs of P·V (runs = maximal spans where the saved
- * scores are not −inf); the first call carries the rescale factor. */
+/* t ← the row's visible runs of P·V (runs = maximal spans where the saved
+ * scores are not −inf), 0 when it has none. */
 static void pv_by_runs(const fwd_call *c, const float *p, const float *smask,
-                       size_t n, const float *v, size_t ldv, float *o,
-                       const float *alpha)
+                       size_t n, const float *v, size_t ldv, float *t)
 {
     attn_pv_tile_fn *const pv = c->kt->pv_tile.fn;
     int first = 1;
@@ -150,14 +151,34 @@ static void pv_by_runs(const fwd_call *c, const float *p, const float *smask,
         while (b < n && smask[b] != -INFINITY)
             b++;
         if (b > a) {
-            pv(1, b - a, c->d.Dv, p + a, 0, v + a * ldv, ldv, o, c->d.Dv,
-               first ? alpha : NULL, 0);
+            pv(1, b - a, c->d.Dv, p + a, 0, v + a * ldv, ldv, t, c->d.Dv, NULL, first);
             first = 0;
         }
         a = b;
     }
-    if (first && alpha)
-        pv(1, 0, c->d.Dv, p, 0, v, ldv, o, c->d.Dv, alpha, 0);
+    if (first)
+        pv(1, 0, c->d.Dv, p, 0, v, ldv, t, c->d.Dv, NULL, 1);
+}
+
+/* O ← alpha ⊙ O + T over m rows (alpha NULL: 1). Each K/V block's P·V is
+ * summed on its own (pv_tile into T) and then added to O: the f32 rounding
+ * of long rows grows with the block length (≤ kc keys) plus the number of
+ * blocks, not with the whole row (a near-uniform row over 10^4 keys of a
+ * constant V erred by 5e-5 with one chain). */
+static void add_block(size_t m, size_t dv, float *o, const float *t, const float *alpha)
+{
+    for (size_t r = 0; r < m; r++) {
+        float *orow = o + r * dv;
+        const float *trow = t + r * dv;
+        if (alpha) {
+            const float a = alpha[r];
+            for (size_t cc = 0; cc < dv; cc++)
+                orow[cc] = a * orow[cc] + trow[cc];
+        } else {
+            for (size_t cc = 0; cc < dv; cc++)
+                orow[cc] += trow[cc];
+        }
+    }
 }
 
 /* One K/V block [j0, j0 + nb) as the kernels read it: K packed in w->kp,
@@ -236,16 +257,15 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
     const float *v = vblk + (a - j0) * ldv;
     if (by_runs) {
         for (size_t r = 0; r < m; r++)
-            pv_by_runs(c, s + r * kc, w->s_mask + r * kc, n, v, ldv,
-                       w->o + (t0 + r) * Dv, rescale ? w->alpha + t0 + r : NULL);
-        return;
+            pv_by_runs(c, s + r * kc, w->s_mask + r * kc, n, v, ldv, w->ob + r * Dv);
+    } else {
+        const size_t pmr = kt->pv_tile.mr;
+        for (size_t r = 0; r < m; r += pmr) {
+            const size_t mm = m - r < pmr ? m - r : pmr;
+            kt->pv_tile.fn(mm, n, Dv, s + r * kc, kc, v, ldv, w->ob + r * Dv, Dv, NULL, 1);
+        }
     }
-    const size_t pmr = kt->pv_tile.mr;
-    for (size_t r = 0; r < m; r += pmr) {
-        const size_t mm = m - r < pmr ? m - r : pmr;
-        kt->pv_tile.fn(mm, n, Dv, s + r * kc, kc, v, ldv, w->o + (t0 + r) * Dv, Dv,
-                       rescale ? w->alpha + t0 + r : NULL, 0);
-    }
+    add_block(m, Dv, w->o + t0 * Dv, w->ob, rescale ? w->alpha + t0 : NULL);
 }
 
 static fwd_item item_at(const fwd_call *c, size_t index)

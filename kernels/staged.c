@@ -206,14 +206,16 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
     const size_t kc = plan.kc, mr = kt->pv_tile.mr, g = (size_t)(Hq / Hkv);
     const size_t tiles = (Lq + mr - 1) / mr, items = (size_t)(B * Hq) * tiles;
     const int nt = attn_thread_count(0, items);
-    const size_t per = v->dtype == ATTN_F32 ? 0 : (kc * Dv + 15) & ~(size_t)15;
-    float *ws = per ? attn_alloc(per * sizeof(float) * (size_t)nt) : NULL;
-    if (per && !ws)
+    /* per thread: the widened V block (16-bit V) and one block's P·V */
+    const size_t pvp = v->dtype == ATTN_F32 ? 0 : (kc * Dv + 15) & ~(size_t)15;
+    const size_t per = pvp + ((mr * Dv + 15) & ~(size_t)15);
+    float *ws = attn_alloc(per * sizeof(float) * (size_t)nt);
+    if (!ws)
         return attn_error(ATTN_ERR_NOMEM, "%s: out of memory for the workspace", fn);
 
     #pragma omp parallel num_threads(nt)
     {
-        float *vp = ws ? ws + per * (size_t)omp_get_thread_num() : NULL;
+        float *vp = ws + per * (size_t)omp_get_thread_num(), *t = vp + pvp;
         #pragma omp for schedule(dynamic, 1)
         for (long long it = 0; it < (long long)items; it++) {
             const size_t tile = (size_t)it % tiles, bh = (size_t)it / tiles;
@@ -223,12 +225,19 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
             const size_t ldo = (size_t)out->stride[2];
             if (Lk == 0) /* no key: out = 0 (probs and v may have no data) */
                 kt->pv_tile.fn(m, 0, Dv, NULL, 0, NULL, 0, o, ldo, NULL, 1);
+            /* one sum per block of kc keys, then the blocks' sums (as in
+             * attn_forward): f32 rounding grows with kc, not with Lk */
             for (size_t j0 = 0; j0 < Lk; j0 += kc) {
                 const size_t nb = Lk - j0 < kc ? Lk - j0 : kc;
                 size_t ldv;
                 const float *vr = attn_rows_f32(kt, v, b, h / g, j0, nb, vp, &ldv);
                 kt->pv_tile.fn(m, nb, Dv, row_ptr(probs, b, h, i0) + j0,
-                               (size_t)probs->stride[2], vr, ldv, o, ldo, NULL, j0 == 0);
+                               (size_t)probs->stride[2], vr, ldv, j0 ? t : o,
+                               j0 ? Dv : ldo, NULL, 1);
+                if (j0)
+                    for (size_t r = 0; r < m; r++)
+                        for (size_t cc = 0; cc < Dv; cc++)
+                            o[r * ldo + cc] += t[r * Dv + cc];
             }
         }
     }

@@ -25,11 +25,15 @@ float attn_f32_softmax_row_ukr__scalar(size_t n, float *x)
             x[j] = 0.0f;
         return -INFINITY;
     }
-    float sum = 0.0f;
+    /* eight partial sums (term j in sum j mod 8), as a vector kernel would:
+     * one chain over a long row would gather n·2^−24 of rounding error */
+    float part[8] = {0};
     for (size_t j = 0; j < n; j++) {
         x[j] = expf(x[j] - mx);
-        sum += x[j];
+        part[j % 8] += x[j];
     }
+    const float sum = ((part[0] + part[4]) + (part[2] + part[6])) +
+                      ((part[1] + part[5]) + (part[3] + part[7]));
     const float inv = 1.0f / sum;
     for (size_t j = 0; j < n; j++)
         x[j] *= inv;
