@@ -25,13 +25,13 @@
  *
  * Decode tiles (at most qk_direct's mr rows: one query position × the GQA
  * group) skip the K packing: qk_direct reads K rows in place (widened rows
- * when 16-bit), the whole tile is one row block, and V is streamed into the
- * workspace before pv_tile sweeps it — each K/V byte is read from memory
- * once, sequentially.
+ * when 16-bit) and the whole tile is one row block, so each K/V byte is read
+ * from memory once, sequentially.
  *
  * Dtypes: Q is widened and scaled into the tile, K and V are widened by the
- * pack kernels (f32 V is read in place, except by decode tiles), O is
- * rounded to the output dtype at the very end; everything in between is f32.
+ * pack kernels (V blocks are always copied to contiguous f32 rows first), O
+ * is rounded to the output dtype at the very end; everything in between is
+ * f32.
  *
  * Masked keys: keys at or past kv_len are never read. A key that a row
  * cannot see but that shares a block with rows that can gets P = 0; if that
@@ -75,7 +75,7 @@ typedef struct fwd_ws {
     float *s_mask;         /* copy of s before the softmax (NaN-V fallback)   */
     float *o;              /* R × Dv accumulator                             */
     float *ob;             /* mb × Dv: one row block's P·V of one K/V block   */
-    float *vp;             /* V block as f32 rows (16-bit V or direct): kc × Dv */
+    float *vp;             /* V block as contiguous f32 rows: kc × Dv        */
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
 } fwd_ws;
@@ -95,7 +95,7 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
     const size_t R = c->plan.rows * c->g, D = c->d.D, Dv = c->d.Dv;
     const size_t nr = c->kt->qk_tile.nr, mb = c->mb, kc = c->plan.kc;
     const size_t kcp = (kc + nr - 1) / nr * nr;
-    const size_t vp = c->v->dtype == ATTN_F32 && !c->direct ? 0 : kc * Dv;
+    const size_t vp = kc * Dv; /* the V block, always copied (run_item) */
     const size_t parts[12] = {R * D, kcp * D, mb * kc, mb * kc, R * Dv, vp,
                               R, R, R, R * 2, R * 2, mb * Dv};
     float *ptr[12];
@@ -352,17 +352,12 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
             blk.krows = attn_rows_f32(kt, c->k, it.b, it.hk, js, blk.nb, w->kp, &blk.ldk);
         else
             attn_pack_k_rows(kt, c->k, it.b, it.hk, js, blk.nb, w->kp);
-        if (c->direct && c->v->dtype == ATTN_F32) {
-            /* pv_tile sweeps V a column chunk at a time; from memory that
-             * strided sweep is latency-bound, so a decode tile first streams
-             * its V block into the workspace (S5 on AVX2: 58 → 74 % of the
-             * read bandwidth) */
-            kt->pack_v_f32.fn(blk.nb, c->d.Dv, attn_at(c->v, it.b, it.hk, js),
-                              (size_t)c->v->stride[2], w->vp);
-            blk.vblk = w->vp, blk.ldv = c->d.Dv;
-        } else {
-            blk.vblk = attn_rows_f32(kt, c->v, it.b, it.hk, js, blk.nb, w->vp, &blk.ldv);
-        }
+        /* V streamed once into contiguous f32 rows: pv_tile sweeps V one
+         * column chunk at a time, which is latency-bound on rows in memory
+         * and on rows pages apart ([B,S,H,D]: S2 on AVX2 49 → 84 GFLOP/s;
+         * S5 decode 58 → 74 % of the read bandwidth), not from L2 */
+        attn_pack_v_rows(kt, c->v, it.b, it.hk, js, blk.nb, w->vp);
+        blk.vblk = w->vp, blk.ldv = c->d.Dv;
         for (size_t t0 = 0; t0 < R; t0 += mb)
             row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, &blk);
     }

@@ -68,6 +68,11 @@ void *attn_at(const attn_tensor *t, size_t a, size_t b, size_t c);
 void attn_pack_k_rows(const attn_kernels *kt, const attn_tensor *k, size_t b,
                       size_t h, size_t j0, size_t nb, float *kp);
 
+/* Rows [j0, j0 + nb) of V head (b, h) copied to vp as contiguous f32 rows
+ * (nb × Dv), widened when 16-bit. */
+void attn_pack_v_rows(const attn_kernels *kt, const attn_tensor *v, size_t b, size_t h,
+                      size_t j0, size_t nb, float *vp);
+
 /* Rows [j0, j0 + nb) of head (b, h) of V (or K) as f32 rows at *ldv: the
  * tensor itself when it is f32, else widened into vp (nb × Dv, *ldv = Dv). */
 const float *attn_rows_f32(const attn_kernels *kt, const attn_tensor *v, size_t b,

@@ -25,6 +25,18 @@ void attn_pack_k_rows(const attn_kernels *kt, const attn_tensor *k, size_t b,
     }
 }
 
+void attn_pack_v_rows(const attn_kernels *kt, const attn_tensor *v, size_t b, size_t h,
+                      size_t j0, size_t nb, float *vp)
+{
+    const void *src = attn_at(v, b, h, j0);
+    const size_t ldv = (size_t)v->stride[2], dv = (size_t)v->shape[3];
+    switch (v->dtype) {
+    case ATTN_F32: kt->pack_v_f32.fn(nb, dv, src, ldv, vp); break;
+    case ATTN_F16: kt->pack_v_f16.fn(nb, dv, src, ldv, vp); break;
+    case ATTN_BF16: kt->pack_v_bf16.fn(nb, dv, src, ldv, vp); break;
+    }
+}
+
 const float *attn_rows_f32(const attn_kernels *kt, const attn_tensor *v, size_t b,
                          size_t h, size_t j0, size_t nb, float *vp, size_t *ldv)
 {
