@@ -197,6 +197,23 @@ static double dot_bound(size_t n, double sum_abs)
     return (double)(n + 2) * 0x1.0p-23 * sum_abs + 1e-37;
 }
 
+/* Whether got is the score q·k of two d-float rows, against float64 (NaN
+ * where the exact sum is NaN); else a message naming S[r][j]. */
+static int score_ok(const char *name, size_t m, size_t n, size_t d, size_t r, size_t j,
+                    const float *q, const float *k, float got, char *msg, size_t msz)
+{
+    double ref = 0.0, abs = 0.0;
+    for (size_t dd = 0; dd < d; dd++) {
+        ref += (double)q[dd] * (double)k[dd];
+        abs += fabs((double)q[dd] * (double)k[dd]);
+    }
+    if (isnan(ref) ? isnan(got) : fabs((double)got - ref) <= dot_bound(d, abs))
+        return 1;
+    snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %.9g, ref %.9g (tol %.3g)", name, m,
+             n, d, r, j, (double)got, ref, dot_bound(d, abs));
+    return 0;
+}
+
 static const size_t dims[] = {1, 3, 16, 64, 80, 96, 128, 256};
 
 /* n values around a tile width: below, equal, above and multiples. */
@@ -511,16 +528,7 @@ static int qk_case(const qk_entry *e, size_t m, size_t n, size_t d, tu_rng *rng,
                 }
                 continue;
             }
-            double ref = 0.0, abs = 0.0;
-            for (size_t dd = 0; dd < d; dd++) {
-                ref += (double)q[r * ldq + dd] * (double)k[j * ldk + dd];
-                abs += fabs((double)q[r * ldq + dd] * (double)k[j * ldk + dd]);
-            }
-            if (isnan(ref) ? !isnan(got) : !(fabs((double)got - ref) <= dot_bound(d, abs))) {
-                snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %.9g, ref %.9g (tol %.3g)",
-                         e->name, m, n, d, r, j, (double)got, ref, dot_bound(d, abs));
-                ok = 0;
-            }
+            ok = score_ok(e->name, m, n, d, r, j, q + r * ldq, k + j * ldk, got, msg, msz);
         }
     free(q);
     free(k);
@@ -1212,14 +1220,7 @@ static int qkd_case(const qkd_entry *e, size_t m, size_t n, size_t d, tu_rng *rn
                 }
                 continue;
             }
-            double ref = 0.0, abs = 0.0;
-            for (size_t dd = 0; dd < d; dd++) {
-                ref += (double)q[r * ldq + dd] * (double)k[j * ldk + dd];
-                abs += fabs((double)q[r * ldq + dd] * (double)k[j * ldk + dd]);
-            }
-            if (isnan(ref) ? !isnan(got) : !(fabs((double)got - ref) <= dot_bound(d, abs))) {
-                snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %.9g, ref %.9g",
-                         e->name, m, n, d, r, j, (double)got, ref);
+            if (!score_ok(e->name, m, n, d, r, j, q + r * ldq, k + j * ldk, got, msg, msz)) {
                 ok = 0;
             } else if (memcmp(&got, &s1[j], sizeof got) != 0) {
                 snprintf(msg, msz, "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %a alone but %a in a "

@@ -13,21 +13,10 @@
 #include <immintrin.h>
 
 #include "microkernels.h"
+#include "avx2/hsum_avx2.h"
 #include "avx2/mask_avx2.h"
 
-/* The 8 lane sums of a0..a7, in that order, in one vector. */
-static inline __m256 hsum8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4,
-                           __m256 a5, __m256 a6, __m256 a7)
-{
-    const __m256 t0 = _mm256_hadd_ps(a0, a1), t1 = _mm256_hadd_ps(a2, a3);
-    const __m256 t2 = _mm256_hadd_ps(a4, a5), t3 = _mm256_hadd_ps(a6, a7);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    /* u0 = [a0 a1 a2 a3 | a0 a1 a2 a3] (low and high 128-bit halves' sums) */
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                         _mm256_permute2f128_ps(u0, u1, 0x31));
-}
-
-/* Scores of rows q0, q1 against keys k0..k3 (kk of them stored). */
+/* Scores of rows q0, q1 (two) against keys k0..k3 (kk of them stored). */
 static inline __attribute__((always_inline)) void
 quad(size_t d, const float *q0, const float *q1, const float *k0, const float *k1,
      const float *k2, const float *k3, float *s0, float *s1, size_t kk, int two)
@@ -70,22 +59,8 @@ quad(size_t d, const float *q0, const float *q1, const float *k0, const float *k
             a13 = _mm256_fmadd_ps(y1, x3, a13);
         }
     }
-    const __m256 r = hsum8(a00, a01, a02, a03, a10, a11, a12, a13);
-    const __m128 r0 = _mm256_castps256_ps128(r), r1 = _mm256_extractf128_ps(r, 1);
-    if (kk == 4) {
-        _mm_storeu_ps(s0, r0);
-        if (two)
-            _mm_storeu_ps(s1, r1);
-    } else {
-        float b0[4], b1[4];
-        _mm_storeu_ps(b0, r0);
-        _mm_storeu_ps(b1, r1);
-        for (size_t j = 0; j < kk; j++) {
-            s0[j] = b0[j];
-            if (two)
-                s1[j] = b1[j];
-        }
-    }
+    const __m256 r = attn_avx2_hsum8(a00, a01, a02, a03, a10, a11, a12, a13);
+    attn_avx2_store_quad(r, s0, s1, kk, two);
 }
 
 void attn_f32_qk_direct_ukr__avx2(size_t m, size_t n, size_t d, const float *q,

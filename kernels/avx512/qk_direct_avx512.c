@@ -13,23 +13,13 @@
 #include "microkernels.h"
 #include "avx512_intrin.h"
 #include "vec_avx512.h"
+#include "avx2/hsum_avx2.h"
 
 /* The 16 lanes of a folded to 8 (a[i] + a[i + 8]). */
 static inline __m256 fold(__m512 a)
 {
     return _mm256_add_ps(_mm512_castps512_ps256(a),
                          _mm512_castps512_ps256(_mm512_shuffle_f32x4(a, a, 0x4E)));
-}
-
-/* The 8 lane sums of a0..a7, in that order. */
-static inline __m256 hsum8(__m256 a0, __m256 a1, __m256 a2, __m256 a3, __m256 a4,
-                           __m256 a5, __m256 a6, __m256 a7)
-{
-    const __m256 t0 = _mm256_hadd_ps(a0, a1), t1 = _mm256_hadd_ps(a2, a3);
-    const __m256 t2 = _mm256_hadd_ps(a4, a5), t3 = _mm256_hadd_ps(a6, a7);
-    const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
-    return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20),
-                         _mm256_permute2f128_ps(u0, u1, 0x31));
 }
 
 static inline __attribute__((always_inline)) void
@@ -57,23 +47,9 @@ quad(size_t d, const float *q0, const float *q1, const float *k0, const float *k
             a13 = _mm512_fmadd_ps(y1, x3, a13);
         }
     }
-    const __m256 r = hsum8(fold(a00), fold(a01), fold(a02), fold(a03), fold(a10), fold(a11),
+    const __m256 r = attn_avx2_hsum8(fold(a00), fold(a01), fold(a02), fold(a03), fold(a10), fold(a11),
                            fold(a12), fold(a13));
-    const __m128 r0 = _mm256_castps256_ps128(r), r1 = _mm256_extractf128_ps(r, 1);
-    if (kk == 4) {
-        _mm_storeu_ps(s0, r0);
-        if (two)
-            _mm_storeu_ps(s1, r1);
-    } else {
-        float b0[4], b1[4];
-        _mm_storeu_ps(b0, r0);
-        _mm_storeu_ps(b1, r1);
-        for (size_t j = 0; j < kk; j++) {
-            s0[j] = b0[j];
-            if (two)
-                s1[j] = b1[j];
-        }
-    }
+    attn_avx2_store_quad(r, s0, s1, kk, two);
 }
 
 void attn_f32_qk_direct_ukr__avx512(size_t m, size_t n, size_t d, const float *q, size_t ldq,
