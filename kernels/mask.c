@@ -30,8 +30,18 @@ void attn_mods_init(attn_mods *m, const attn_options *opt, const attn_dims *d,
 void attn_score_mods(const attn_mods *m, size_t b, size_t h, size_t i, size_t len,
                      size_t j0, size_t n, float *s)
 {
-    if (m->softcap > 0.0f)
-        m->softcap_row(n, s, m->softcap);
+    if (n == 0) /* nothing to modify; bias.data may be NULL when it has no element */
+        return;
+    if (m->softcap > 0.0f) {
+        if (m->softcap >= 0x1p-126f) {
+            m->softcap_row(n, s, m->softcap);
+        } else {
+            /* subnormal cap: 1/cap overflows, and the kernels' s·(1/cap)
+             * would turn a score of 0 into NaN; divide instead */
+            for (size_t j = 0; j < n; j++)
+                s[j] = m->softcap * tanhf(s[j] / m->softcap);
+        }
+    }
     if (m->alibi) {
         /* slope · (j − p), p = i + len − Lq, in float from exact integers */
         const float slope = m->alibi[h];

@@ -109,17 +109,35 @@ ATTN_API attn_status attn_scale(const attn_tensor *x, float scale)
     return ATTN_OK;
 }
 
+static int has_nan(size_t n, const float *x)
+{
+    int any = 0;
+    for (size_t j = 0; j < n; j++)
+        any |= isnan(x[j]);
+    return any;
+}
+
 /* One row of attn_softmax: modifiers, masks, softmax (with the sink in the
  * denominator), lse. */
 static float softmax_one_row(const attn_kernels *kt, const attn_mods *m, float *row,
                              size_t b, size_t h, size_t i)
 {
+    if (m->Lk == 0) /* no score (row may be NULL): only the sink, if any */
+        return m->sinks ? m->sinks[h] : -INFINITY;
     const size_t len = attn_mods_len(m, b);
     size_t lo, hi;
     attn_row_range(m, len, i, &lo, &hi);
     if (m->scores)
         attn_score_mods(m, b, h, i, len, lo, hi - lo, row + lo);
-    float lse = kt->softmax_row.fn(hi - lo, row + lo);
+    float lse;
+    if (m->bias && has_nan(hi - lo, row + lo)) {
+        /* a NaN row: its entries masked by a −inf bias are still exactly 0 */
+        for (size_t j = lo; j < hi; j++)
+            row[j] = row[j] == -INFINITY ? 0.0f : NAN;
+        lse = NAN;
+    } else {
+        lse = kt->softmax_row.fn(hi - lo, row + lo);
+    }
     for (size_t j = 0; j < lo; j++)
         row[j] = 0.0f;
     for (size_t j = hi; j < m->Lk; j++)
@@ -161,7 +179,8 @@ ATTN_API attn_status attn_softmax(const attn_tensor *scores, const attn_options 
     for (long long r = 0; r < (long long)rows; r++) {
         size_t b, h, i;
         row_index(scores, (size_t)r, &b, &h, &i);
-        const float l = softmax_one_row(kt, &mods, row_ptr(scores, b, h, i), b, h, i);
+        float *row = d.Lk ? row_ptr(scores, b, h, i) : NULL; /* data may be NULL */
+        const float l = softmax_one_row(kt, &mods, row, b, h, i);
         if (lse)
             *row_ptr(lse, b, h, i) = l;
     }
@@ -224,7 +243,8 @@ ATTN_API attn_status attn_pv(const attn_tensor *probs, const attn_tensor *v,
             float *o = row_ptr(out, b, h, i0);
             const size_t ldo = (size_t)out->stride[2];
             if (Lk == 0) /* no key: out = 0 (probs and v may have no data) */
-                kt->pv_tile.fn(m, 0, Dv, NULL, 0, NULL, 0, o, ldo, NULL, 1);
+                for (size_t r = 0; r < m; r++)
+                    memset(o + r * ldo, 0, Dv * sizeof(float));
             /* one sum per block of kc keys, then the blocks' sums (as in
              * attn_forward): f32 rounding grows with kc, not with Lk */
             for (size_t j0 = 0; j0 < Lk; j0 += kc) {

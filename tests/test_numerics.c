@@ -1427,3 +1427,70 @@ Test(numerics, misaligned_pointers_staged_and_merge_bitwise)
     }
     attn_set_isa(saved);
 }
+
+/* ------------------------------------------------------------------ fuzzer findings */
+
+/* A [1, 1, rows, n] f32 view of p (p may be NULL when rows·n = 0). */
+static attn_tensor view4(float *p, int64_t rows, int64_t n)
+{
+    attn_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = p;
+    t.dtype = ATTN_F32;
+    t.shape[0] = t.shape[1] = 1, t.shape[2] = rows, t.shape[3] = n;
+    t.stride[0] = t.stride[1] = rows * n, t.stride[2] = n, t.stride[3] = 1;
+    return t;
+}
+
+/*
+ * Found by tests/fuzz (crashes-found/): element-less tensors with data =
+ * NULL reach no pointer arithmetic (attn_softmax and attn_pv with Lk = 0:
+ * lse = −inf or the sink, out = 0); in a NaN row of attn_softmax the entries
+ * a −inf bias masks stay exactly 0; a subnormal softcap (1/cap = inf) gives
+ * no NaN. Every kernel set.
+ */
+Test(numerics, fuzzer_findings_empty_keys_nan_rows_and_tiny_softcap)
+{
+    attn_isa isas[4];
+    const int ni = tu_isas(isas);
+    for (int ii = 0; ii < ni; ii++) {
+        cr_assert_eq(attn_set_isa(isas[ii]), ATTN_OK);
+        const char *isa = attn_isa_name(isas[ii]);
+        /* Lk = 0, scores.data = NULL: lse only */
+        float lse[3] = {1, 1, 1}, sink = 0.5f;
+        attn_tensor sc = view4(NULL, 3, 0), l = view4(lse, 3, 1);
+        attn_options o;
+        memset(&o, 0, sizeof o);
+        o.lse = &l;
+        cr_assert_eq(attn_softmax(&sc, &o), ATTN_OK, "%s: %s", isa, attn_last_error());
+        for (int i = 0; i < 3; i++)
+            cr_assert(lse[i] == -INFINITY, "%s: lse[%d] = %g", isa, i, (double)lse[i]);
+        o.sinks = &sink;
+        cr_assert_eq(attn_softmax(&sc, &o), ATTN_OK, "%s: %s", isa, attn_last_error());
+        cr_assert(lse[2] == 0.5f, "%s: lse with a sink = %g", isa, (double)lse[2]);
+        /* attn_pv with Lk = 0: out = 0 */
+        float out[6] = {7, 7, 7, 7, 7, 7};
+        attn_tensor p = view4(NULL, 3, 0), v = view4(NULL, 0, 2), ot = view4(out, 3, 2);
+        cr_assert_eq(attn_pv(&p, &v, &ot), ATTN_OK, "%s: %s", isa, attn_last_error());
+        for (int i = 0; i < 6; i++)
+            cr_assert(out[i] == 0.0f, "%s: attn_pv Lk = 0: out[%d] = %g", isa, i, (double)out[i]);
+        /* a NaN row keeps its −inf-masked entries at 0 */
+        float s[5] = {1, NAN, 2, 3, 4}, bias[5] = {0, 0, -INFINITY, 0, -INFINITY};
+        attn_tensor st = view4(s, 1, 5), bt = view4(bias, 1, 5);
+        memset(&o, 0, sizeof o);
+        o.bias = &bt;
+        cr_assert_eq(attn_softmax(&st, &o), ATTN_OK, "%s: %s", isa, attn_last_error());
+        cr_assert(isnan(s[0]) && isnan(s[1]) && s[2] == 0.0f && isnan(s[3]) && s[4] == 0.0f,
+                  "%s: NaN row with a -inf bias: %g %g %g %g %g", isa, (double)s[0],
+                  (double)s[1], (double)s[2], (double)s[3], (double)s[4]);
+        /* softcap 2^-140: scores 0 stay 0, others become ±cap: no NaN */
+        float s2[4] = {0, 1, -1, 0};
+        attn_tensor s2t = view4(s2, 1, 4);
+        memset(&o, 0, sizeof o);
+        o.softcap = 0x1p-140f;
+        cr_assert_eq(attn_softmax(&s2t, &o), ATTN_OK, "%s: %s", isa, attn_last_error());
+        for (int j = 0; j < 4; j++)
+            cr_assert(isfinite(s2[j]) && fabs(s2[j] - 0.25) < 1e-6, "%s: tiny softcap: p[%d] = %g",
+                      isa, j, (double)s2[j]);
+    }
+}
