@@ -88,8 +88,7 @@ static void print_plans(const attn_cpu_info *ci, attn_isa isa)
         printf("    %-30s %4zu query rows x %4zu keys", shapes[i].name, p.rows, p.kc);
         if (p.splits > 1)
             printf(", keys split in %zu chunks of %zu", p.splits, p.chunk);
-        /* forward.c's choice: decode tiles read K rows in place */
-        if (p.rows * (shapes[i].d.Hq / shapes[i].d.Hkv) <= t->qk_direct.mr)
+        if (p.direct)
             printf(", K rows in place (qk_direct)");
         printf("\n");
     }

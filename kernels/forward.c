@@ -435,8 +435,8 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     attn_plan_forward(c->kt, attn_topology(), &c->d, &c->plan);
     /* Decoding (a tile of a few rows): K rows are read in place (widened
      * when 16-bit) by qk_direct, the whole tile one row block, so each key
-     * is read once and never packed. A choice of the shape alone. */
-    c->direct = c->plan.rows * c->g <= c->kt->qk_direct.mr;
+     * is read once and never packed. A choice of the shape alone (plan.c). */
+    c->direct = c->plan.direct;
     c->mb = c->direct ? c->plan.rows * c->g : c->kt->qk_tile.mr;
     c->tiles_per_head = (c->d.Lq + c->plan.rows - 1) / c->plan.rows;
     c->tiles = c->d.B * c->d.Hkv * c->tiles_per_head;

@@ -82,9 +82,12 @@ const float *attn_rows_f32(const attn_kernels *kt, const attn_tensor *v, size_t 
 
 typedef struct attn_plan {
     size_t rows;   /* query positions per row tile (× Hq/Hkv heads = tile rows) */
-    size_t kc;     /* keys per K/V block; a multiple of the qk kernel's nr */
+    size_t kc;     /* keys per K/V block; a multiple of the qk kernel's nr,
+                      or of 16 for direct tiles */
     size_t splits; /* key chunks per row tile (split-KV), ≥ 1 */
     size_t chunk;  /* keys per chunk, a multiple of kc (Lk when splits = 1) */
+    int direct;    /* decode-sized tiles (≤ qk_direct's mr rows): K read in
+                      place by qk_direct, the tile one row block */
 } attn_plan;
 
 /* Tile sizes from the cache sizes and the kernels' mr/nr, and the split of
