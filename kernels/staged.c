@@ -129,19 +129,18 @@ static float softmax_one_row(const attn_kernels *kt, const attn_mods *m, float *
     attn_row_range(m, len, i, &lo, &hi);
     if (m->scores)
         attn_score_mods(m, b, h, i, len, lo, hi - lo, row + lo);
-    float lse;
-    if (m->bias && has_nan(hi - lo, row + lo)) {
-        /* a NaN row: its entries masked by a −inf bias are still exactly 0 */
-        for (size_t j = lo; j < hi; j++)
-            row[j] = row[j] == -INFINITY ? 0.0f : NAN;
-        lse = NAN;
-    } else {
-        lse = kt->softmax_row.fn(hi - lo, row + lo);
-    }
     for (size_t j = 0; j < lo; j++)
         row[j] = 0.0f;
     for (size_t j = hi; j < m->Lk; j++)
         row[j] = 0.0f;
+    if ((m->sinks && isnan(m->sinks[h])) || (m->bias && has_nan(hi - lo, row + lo))) {
+        /* a NaN row (a NaN score or sink): its entries masked by a −inf bias
+         * are still exactly 0 */
+        for (size_t j = lo; j < hi; j++)
+            row[j] = row[j] == -INFINITY ? 0.0f : NAN;
+        return NAN;
+    }
+    float lse = kt->softmax_row.fn(hi - lo, row + lo);
     if (m->sinks) {
         /* the sink joins the denominator: lse' = logaddexp(lse, sink), and the
          * visible weights shrink by exp(lse − lse') */
@@ -149,9 +148,10 @@ static float softmax_one_row(const attn_kernels *kt, const attn_mods *m, float *
         const float hi_ = lse > sink ? lse : sink, lo_ = lse > sink ? sink : lse;
         const float total = lo_ == -INFINITY ? hi_ : hi_ + log1pf(expf(lo_ - hi_));
         const float shrink = lse == -INFINITY ? 0.0f : expf(lse - total);
-        for (size_t j = lo; j < hi; j++)
-            row[j] *= shrink;
-        lse = (isnan(lse) || isnan(sink)) ? NAN : total;
+        if (!isnan(lse)) /* a NaN row is NaN already, and its masked 0s stay */
+            for (size_t j = lo; j < hi; j++)
+                row[j] *= shrink;
+        lse = isnan(lse) ? NAN : total;
     }
     return lse;
 }
