@@ -31,12 +31,13 @@
  *     scores give one-hot rows, ties share evenly). A score of +inf (an
  *     infinite Q or K, or a dot product beyond FLT_MAX; a softcap first maps
  *     ±inf to ±softcap) makes its row NaN, out and lse (e^(inf − inf), as in
- *     any IEEE softmax). A score of −inf (likewise, below −FLT_MAX) gives its
- *     key weight exactly 0 (but only a mask or a −inf bias keeps a NaN or inf
- *     in that key's V out of the row), and a row whose every visible score is
- *     −inf is a row with no visible key. inf·0 in a dot product is NaN. ±inf
- *     in V makes that column non-finite (±inf; NaN where opposite infinities
- *     meet or the key's weight is 0) in exactly the rows that see the key.
+ *     any IEEE softmax). A score of −inf (likewise, below −FLT_MAX) drops its
+ *     key as a mask does: weight exactly 0, a NaN or inf in that key's V stays
+ *     out of the row, and attn_softmax gives it exactly 0 even in a NaN row;
+ *     a row whose every visible score is −inf is a row with no visible key.
+ *     inf·0 in a dot product is NaN. ±inf in V makes that column non-finite
+ *     (±inf; NaN where opposite infinities meet or the key's weight rounds
+ *     to 0) in exactly the rows that see the key.
  *   - attn_forward sums Σ_j e^(s_j − max)·v_j in f32 before it divides by the
  *     softmax denominator: |V| ≤ FLT_MAX / (number of keys a row sees) keeps
  *     that sum finite; beyond, out may be ±inf although the exact result is

@@ -109,11 +109,12 @@ ATTN_API attn_status attn_scale(const attn_tensor *x, float scale)
     return ATTN_OK;
 }
 
-static int has_nan(size_t n, const float *x)
+/* Whether the softmax of x is NaN: a NaN score, or a +inf one (inf − inf). */
+static int nan_softmax(size_t n, const float *x)
 {
     int any = 0;
     for (size_t j = 0; j < n; j++)
-        any |= isnan(x[j]);
+        any |= isnan(x[j]) || x[j] == INFINITY;
     return any;
 }
 
@@ -133,9 +134,9 @@ static float softmax_one_row(const attn_kernels *kt, const attn_mods *m, float *
         row[j] = 0.0f;
     for (size_t j = hi; j < m->Lk; j++)
         row[j] = 0.0f;
-    if ((m->sinks && isnan(m->sinks[h])) || (m->bias && has_nan(hi - lo, row + lo))) {
-        /* a NaN row (a NaN score or sink): its entries masked by a −inf bias
-         * are still exactly 0 */
+    if ((m->sinks && isnan(m->sinks[h])) || nan_softmax(hi - lo, row + lo)) {
+        /* a NaN row (a NaN or +inf score, or a NaN sink): its −inf entries
+         * (masked by a bias, or −inf scores) are still exactly 0 */
         for (size_t j = lo; j < hi; j++)
             row[j] = row[j] == -INFINITY ? 0.0f : NAN;
         return NAN;

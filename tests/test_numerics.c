@@ -414,15 +414,7 @@ static void nf_staged(nfix *f, double qk_atol, double pv_extra, const char *tag)
         cr_assert_eq(tu_compare(&s.t, rs, qk_atol, 1e-6, msg, sizeof msg), 0,
                      "%s [%s] %s: attn_qk: %s", tag, isa, f->desc, msg);
         memcpy(p.mem, s.mem, s.n * sizeof(float));
-        ref_softmax(&s.t, &ro, rp, rl);
-        /* attn.h: masked entries become exactly 0. ref_softmax divides them
-         * by the row sum too, which makes them NaN in a row with a +inf score */
-        for (int64_t b = 0; b < c->B; b++)
-            for (int64_t h = 0; h < c->Hq; h++)
-                for (int64_t i2 = 0; i2 < c->Lq; i2++)
-                    for (int64_t j = 0; j < c->Lk; j++)
-                        if (!ref_score_mod(&ro, b, h, i2, j, c->Lq, c->Lk, NULL))
-                            rp[((b * c->Hq + h) * c->Lq + i2) * c->Lk + j] = 0.0;
+        ref_softmax(&s.t, &ro, rp, rl); /* masked entries exactly 0, as attn.h says */
         attn_options opt = nf_opts(f);
         opt.lse = &l.t;
         st = attn_softmax(&p.t, &opt);

@@ -118,7 +118,8 @@ double ref_row_softmax_sink(size_t n, const double *s, const unsigned char *vis,
         l += w[j];
     }
     for (size_t j = 0; j < n; j++)
-        w[j] /= l;
+        if (!vis || vis[j]) /* masked: exactly 0, even when l is NaN (a +inf score) */
+            w[j] /= l;
     return m + log(l);
 }
 
