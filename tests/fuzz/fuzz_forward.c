@@ -82,8 +82,9 @@
  *       capacity; bits 5-6 seq offset of the view; bit 7: M's high nibble
  *       zeroes the strides of dims 0-3 (broadcast; an output aliases).
  *    M: bits 0-3: the view starts this many elements past a malloc()
- *       boundary (no alignment beyond the element's); each buffer ends
- *       exactly at the view's last element (ASan sees any overread).
+ *       boundary (no alignment beyond the element's; an edited dtype can
+ *       leave less, see tb_aligned()); each buffer ends exactly at the
+ *       view's last element (ASan sees any overread).
  *  Options, each only when its flag is set (read for every entry; used by
  *  forward, workspace and softmax), with m = 8 under LONGK, else 1:
  *    CAUSAL 1 byte: c%4 → opt.causal = 1, 1, 2, -1;
@@ -400,6 +401,23 @@ static const attn_tensor *tp(const tb *x) { return x->pass ? &x->t : NULL; }
 
 /* The view lies inside the buffer (or has no element). Shapes and strides
  * are known to be non-negative by the caller. */
+/* data aligned to its element size. The harness's own buffers always are;
+ * an edit of the dtype (f16 → f32) can leave an f32 view 2-byte aligned.
+ * attn.h requires the natural alignment of the element type (a pointer not
+ * so aligned is undefined behaviour in C, unchecked), so such calls are the
+ * caller's error and are made only with FUZZ_MISALIGNED=1 (what the library
+ * then does: crashes-found/ub-misaligned-f32-data). */
+NOCOV static int tb_aligned(const tb *x)
+{
+    const attn_tensor *t = &x->t;
+    if (!x->pass || !x->used || !t->data || !dt_valid(t->dtype))
+        return 1;
+    for (int i = 0; i < 4; i++)
+        if (t->shape[i] <= 0)
+            return 1; /* no element (or invalid anyway) */
+    return (uintptr_t)t->data % dt_size(t->dtype) == 0;
+}
+
 NOCOV static int tb_fits(const tb *x)
 {
     if (!x->pass || !x->used)
@@ -426,8 +444,11 @@ NOCOV static unsigned char *tb_map(const tb *x, const int32_t *kvl)
 {
     unsigned char *m = calloc(x->nbytes ? x->nbytes : 1, 1);
     const attn_tensor *t = &x->t;
-    if (!t->data || numel(t) == 0 || !x->mem || !tb_fits(x))
-        return m; /* no element in the buffer */
+    if (!t->data || !x->mem || !tb_fits(x))
+        return m;
+    for (int i = 0; i < 4; i++)
+        if (t->shape[i] == 0)
+            return m; /* no element in the buffer */
     const size_t es = dt_size(t->dtype);
     const size_t base = (size_t)((const unsigned char *)t->data - x->mem);
     FOR_VIEW(t, a, b, c, d)
@@ -563,6 +584,7 @@ static attn_isa g_best;
 static unsigned char *g_guard; /* 1 MiB of PROT_NONE */
 static int g_verbose;          /* FUZZ_VERBOSE=1: print each case */
 static int g_strict;           /* 0 (FUZZ_STRICT=0): tolerate the KNOWN_* findings */
+static int g_misaligned;       /* FUZZ_MISALIGNED=1: run data not aligned to its element */
 
 /*
  * Library findings (see tests/fuzz/crashes-found/): all fixed, so they fail
@@ -973,7 +995,7 @@ static verdict model(const fz *f)
 static int runnable(const fz *f)
 {
     for (int i = 0; i < f->nslot; i++)
-        if (!tb_fits(f->slot[i]))
+        if (!tb_fits(f->slot[i]) || (!g_misaligned && !tb_aligned(f->slot[i])))
             return 0;
     const attn_options *o = f->use_opt ? &f->opt : NULL;
     int64_t dims[4 * 8], nd = 0;
@@ -2270,6 +2292,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     g_best = attn_get_isa();
     const char *vb = getenv("FUZZ_VERBOSE");
     g_verbose = vb && vb[0] == '1';
+    vb = getenv("FUZZ_MISALIGNED");
+    g_misaligned = vb && vb[0] == '1';
     vb = getenv("FUZZ_STRICT");
     g_strict = !(vb && vb[0] == '0');
     atexit(print_known);
