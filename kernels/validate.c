@@ -94,8 +94,8 @@ attn_status attn_check_tensor(const char *fn, const char *name,
     }
     const uint64_t es = dtype_size(t->dtype);
     if ((uint64_t)last >= (uint64_t)PTRDIFF_MAX / es)
-        return attn_error(ATTN_ERR_OVERFLOW, "%s: %s spans %lld elements, beyond "
-                          "the address space", fn, name, (long long)last + 1);
+        return attn_error(ATTN_ERR_OVERFLOW, "%s: %s spans %llu elements, beyond "
+                          "the address space", fn, name, (unsigned long long)last + 1u);
     if (!t->data)
         return attn_error(ATTN_ERR_NULL, "%s: %s.data is NULL but it has %lld "
                           "elements", fn, name, (long long)count);

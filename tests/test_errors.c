@@ -932,3 +932,21 @@ Test(errors, merge_bad_input)
         cr_expect(gctx_untouched(&c), "attn_merge: %s: a buffer changed", merge_cases[id].what);
     }
 }
+
+/* An extent of exactly INT64_MAX elements (found by tests/fuzz: the message
+ * once computed INT64_MAX + 1 in signed arithmetic). */
+Test(errors, extent_of_int64_max_elements)
+{
+    float x[2] = {0, 0};
+    attn_tensor t;
+    memset(&t, 0, sizeof t);
+    t.data = x;
+    t.dtype = ATTN_F32;
+    const int64_t shape[4] = {1, 2, 1, 1}, stride[4] = {1, INT64_MAX, 1, 1};
+    memcpy(t.shape, shape, sizeof shape);
+    memcpy(t.stride, stride, sizeof stride);
+    cr_assert_eq(attn_scale(&t, 2.0f), ATTN_ERR_OVERFLOW);
+    cr_assert(strstr(attn_last_error(), "9223372036854775808 elements") != NULL, "%s",
+              attn_last_error());
+    cr_assert(x[0] == 0.0f && x[1] == 0.0f);
+}
