@@ -116,13 +116,20 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
     return off * sizeof(float);
 }
 
+/* Whether any of the n × dv values is NaN or ±inf (exponent all ones:
+ * integer tests, which the compiler vectorises; isfinite() it does not). */
 static int any_nonfinite(size_t n, size_t dv, const float *v, size_t ldv)
 {
-    int bad = 0;
-    for (size_t j = 0; j < n; j++)
-        for (size_t cc = 0; cc < dv; cc++)
-            bad |= !isfinite(v[j * ldv + cc]);
-    return bad;
+    unsigned bad = 0;
+    for (size_t j = 0; j < n; j++) {
+        const float *row = v + j * ldv;
+        for (size_t cc = 0; cc < dv; cc++) {
+            uint32_t u;
+            memcpy(&u, row + cc, sizeof u);
+            bad |= (u & 0x7f800000u) == 0x7f800000u;
+        }
+    }
+    return bad != 0;
 }
 
 /* Whether any of the m × n scores is −inf (an infinite Q or K, or a dot
@@ -188,7 +195,16 @@ typedef struct fwd_blk {
     const float *krows, *vblk;
     size_t ldk, ldv;
     int v_bad; /* −1 unknown until a row block needs it */
+    size_t row_blocks; /* how many row blocks visit the block (cost model) */
 } fwd_blk;
+
+/* Whether the block's V holds NaN or inf (tested once, on first need). */
+static int block_v_bad(fwd_blk *blk, size_t dv)
+{
+    if (blk->v_bad < 0)
+        blk->v_bad = any_nonfinite(blk->nb, dv, blk->vblk, blk->ldv);
+    return blk->v_bad;
+}
 
 /* One mb-row block of the tile against a K/V block. */
 static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
@@ -243,11 +259,18 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
                 srow[j] = -INFINITY;
         }
     /* a masked key (by range, a −inf bias or a −inf score) with NaN/inf V:
-     * keep the mask to accumulate each row over its visible keys only */
-    const int maskable = partial || c->mods.bias || any_minus_inf(m, n, s, kc);
-    if (maskable && *v_bad < 0)
-        *v_bad = any_nonfinite(nb, Dv, vblk, ldv);
-    const int by_runs = maskable && *v_bad;
+     * keep the mask to accumulate each row over its visible keys only. Both
+     * must hold; the V test is made once per block for all its row blocks,
+     * the score test per row block: the cheaper one decides first (with a
+     * finite V, the usual case, prefill never scans its scores). */
+    int by_runs;
+    if (partial || c->mods.bias) {
+        by_runs = block_v_bad(blk, Dv);
+    } else if (*v_bad >= 0 || blk->row_blocks * m * n >= nb * Dv) {
+        by_runs = block_v_bad(blk, Dv) && any_minus_inf(m, n, s, kc);
+    } else {
+        by_runs = any_minus_inf(m, n, s, kc) && block_v_bad(blk, Dv);
+    }
     if (by_runs)
         for (size_t r = 0; r < m; r++)
             memcpy(w->s_mask + r * kc, s + r * kc, n * sizeof(float));
@@ -347,7 +370,7 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
          * aligned like every row block's (a window's tile sees only part) */
         const size_t js = kmin > j0 ? j0 + (kmin - j0) / c->span_align * c->span_align : j0;
         const size_t je = kmax - j0 < kc ? kmax : j0 + kc;
-        fwd_blk blk = {.j0 = js, .nb = je - js, .v_bad = -1};
+        fwd_blk blk = {.j0 = js, .nb = je - js, .v_bad = -1, .row_blocks = (R + mb - 1) / mb};
         if (c->direct)
             blk.krows = attn_rows_f32(kt, c->k, it.b, it.hk, js, blk.nb, w->kp, &blk.ldk);
         else

@@ -13,7 +13,9 @@
 
 #include "internal.h"
 
-enum { KC_MAX = 512, TILE_ROWS_MAX = 256, ITEMS_PER_CORE = 4, SPLIT_MIN_KEYS = 512 };
+enum { KC_MAX = 512, TILE_ROWS_MAX = 512, ITEMS_PER_CORE = 4, SPLIT_MIN_KEYS = 512 };
+
+static size_t gcd(size_t a, size_t b) { return b ? gcd(b, a % b) : a; }
 
 static size_t clampz(size_t x, size_t lo, size_t hi)
 {
@@ -47,6 +49,19 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
     const size_t min_rows = (mr + g - 1) / g;
     while (rows > min_rows && heads * ((d->Lq + rows - 1) / rows) < min_items)
         rows = rows / 2 > min_rows ? rows / 2 : min_rows;
+    /* The same rows for every tile of a head, and whole mr-row blocks: a
+     * head's rows cut into equal tiles, each rounded up so that rows × g is
+     * a multiple of mr where that keeps the tile count (S2 on AVX2: 4 × 516
+     * rows, one partial row block per head instead of one per tile). Every
+     * tile re-reads all of its head's K/V, so fewer, fuller tiles also
+     * read less. */
+    if (d->Lq > rows) {
+        const size_t tiles_h = (d->Lq + rows - 1) / rows;
+        const size_t even = (d->Lq + tiles_h - 1) / tiles_h;
+        const size_t step = mr / gcd(mr, g);
+        const size_t whole = (even + step - 1) / step * step;
+        rows = (d->Lq + whole - 1) / whole == tiles_h ? whole : even;
+    }
     plan->rows = rows;
 
     /* Decoding: a tile of one query position × the GQA group reads K rows in
