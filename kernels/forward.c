@@ -24,9 +24,10 @@
  * of a row in chunk order, exactly, by their maxima.
  *
  * Decode tiles (at most qk_direct's mr rows: one query position × the GQA
- * group) skip the K packing: qk_direct reads K rows in place (widened rows
- * when 16-bit) and the whole tile is one row block, so each K/V byte is read
- * from memory once, sequentially.
+ * group) skip the K packing: qk_direct reads K rows in place (a 16-bit
+ * cache as it is, widened in registers by qk_direct_f16/bf16) and the whole
+ * tile is one row block, so each K/V byte is read from memory once,
+ * sequentially.
  *
  * Dtypes: Q is widened and scaled into the tile, K and V are widened by the
  * pack kernels (V blocks are always copied to contiguous f32 rows first), O
@@ -60,7 +61,8 @@
  * into L1: with 4 rows per key, the FMAs between two K rows keep fewer
  * loads in flight than the memory needs (S5, 2 threads, 83-86 -> 91-93 %
  * of the read bandwidth on AVX2, 90-95 -> 97 % AVX-512; one row per key,
- * and V's copy, stream fast enough without). */
+ * and V's copy, stream fast enough without). The same for 16-bit K read in
+ * place. */
 enum { DIRECT_STEP = 8, DIRECT_AHEAD = 16 };
 
 typedef struct fwd_call {
@@ -201,6 +203,7 @@ static void add_block(size_t m, size_t dv, float *o, const float *t, const float
 typedef struct fwd_blk {
     size_t j0, nb;
     const float *krows, *vblk;
+    const uint16_t *krows16; /* direct, 16-bit K: its rows in place (else NULL) */
     size_t ldk, ldv;
     int v_bad; /* −1 unknown until a row block needs it */
     size_t kend; /* the item's last visible key + 1 (how far to look ahead) */
@@ -215,12 +218,28 @@ static int block_v_bad(fwd_blk *blk, size_t dv)
     return blk->v_bad;
 }
 
-/* qk_direct over keys [a, a + n) of the block (f32 K in place), DIRECT_STEP
- * keys at a time, each step hinting the K rows DIRECT_AHEAD keys on. */
+/* Decode scores: rows t0..t0+m of the tile against keys [a, a + n) of the
+ * block, K rows in place (qk_direct, or its 16-bit form reading a 16-bit
+ * cache as it is), into s (rows at kc). */
+static void direct_scores(const fwd_call *c, fwd_ws *w, size_t t0, size_t m, size_t a,
+                          size_t n, const fwd_blk *blk, float *s)
+{
+    const size_t D = c->d.D, off = (a - blk->j0) * blk->ldk;
+    const float *q = w->q + t0 * D;
+    if (!blk->krows16)
+        c->kt->qk_direct.fn(m, n, D, q, D, blk->krows + off, blk->ldk, s, c->plan.kc);
+    else if (c->k->dtype == ATTN_F16)
+        c->kt->qk_direct_f16.fn(m, n, D, q, D, blk->krows16 + off, blk->ldk, s, c->plan.kc);
+    else
+        c->kt->qk_direct_bf16.fn(m, n, D, q, D, blk->krows16 + off, blk->ldk, s, c->plan.kc);
+}
+
+/* direct_scores over keys [a, a + n) (K in place), DIRECT_STEP keys at a
+ * time, each step hinting the K rows DIRECT_AHEAD keys on. */
 static void qk_direct_ahead(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
                             size_t m, size_t a, size_t n, const fwd_blk *blk)
 {
-    const size_t D = c->d.D, bytes = D * sizeof(float);
+    const size_t bytes = c->d.D * attn_dtype_bytes(c->k->dtype);
     for (size_t x = 0; x < n; x += DIRECT_STEP) {
         const size_t nn = n - x < DIRECT_STEP ? n - x : DIRECT_STEP;
         for (size_t j = a + x + DIRECT_AHEAD; j < a + x + DIRECT_AHEAD + nn && j < blk->kend; j++) {
@@ -228,9 +247,7 @@ static void qk_direct_ahead(const fwd_call *c, fwd_ws *w, const fwd_item *it, si
             for (size_t o = 0; o < bytes; o += 64)
                 __builtin_prefetch(row + o, 0, 3);
         }
-        c->kt->qk_direct.fn(m, nn, D, w->q + t0 * D, D,
-                            blk->krows + (a - blk->j0 + x) * blk->ldk, blk->ldk,
-                            w->s + x, c->plan.kc);
+        direct_scores(c, w, t0, m, a + x, nn, blk, w->s + x);
     }
 }
 
@@ -262,11 +279,10 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         partial |= w->lo[r] > a || w->hi[r] < b;
 
     float *s = w->s;
-    if (c->direct && m > 1 && c->k->dtype == ATTN_F32)
+    if (c->direct && m > 1)
         qk_direct_ahead(c, w, it, t0, m, a, n, blk);
     else if (c->direct)
-        kt->qk_direct.fn(m, n, D, w->q + t0 * D, D, blk->krows + (a - j0) * blk->ldk,
-                         blk->ldk, s, kc);
+        direct_scores(c, w, t0, m, a, n, blk, s);
     else
         kt->qk_tile.fn(m, n, D, w->q + t0 * D, D, w->kp + (a - j0) * D, s, kc);
     if (c->mods.scores)
@@ -401,10 +417,17 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
         const size_t js = kmin > j0 ? j0 + (kmin - j0) / c->span_align * c->span_align : j0;
         const size_t je = kmax - j0 < kc ? kmax : j0 + kc;
         fwd_blk blk = {.j0 = js, .nb = je - js, .v_bad = -1, .row_blocks = (R + mb - 1) / mb, .kend = kmax};
-        if (c->direct)
+        if (c->direct && c->k->dtype != ATTN_F32 && R > 1) {
+            /* a GQA group reads a 16-bit cache in place (S5 f16: 2-11 %
+             * faster than widening first); one row per key is faster with
+             * a widening pass and f32 rows (S4 f16: ~10 % at 1 thread) */
+            blk.krows16 = attn_at(c->k, it.b, it.hk, js);
+            blk.ldk = (size_t)c->k->stride[2];
+        } else if (c->direct) {
             blk.krows = attn_rows_f32(kt, c->k, it.b, it.hk, js, blk.nb, w->kp, &blk.ldk);
-        else
+        } else {
             attn_pack_k_rows(kt, c->k, it.b, it.hk, js, blk.nb, w->kp);
+        }
         /* V streamed once into contiguous f32 rows: pv_tile sweeps V one
          * column chunk at a time, which is latency-bound on rows in memory
          * and on rows pages apart ([B,S,H,D]: S2 on AVX2 49 → 84 GFLOP/s;

@@ -69,6 +69,16 @@ typedef void attn_qk_direct_fn(size_t m, size_t n, size_t d, const float *q, siz
                                const float *k, size_t ldk, float *s, size_t lds);
 
 /*
+ * qk_direct_f16 / qk_direct_bf16: qk_direct with K rows of 16-bit values
+ * (ldk in elements), each widened exactly as it is read, so a 16-bit KV
+ * cache is read once, in place, with no widening pass. Every score is
+ * bitwise the one qk_direct of the same ISA gives on the widened rows (the
+ * same chains and reduction; a NaN key gives NaN, its payload aside).
+ */
+typedef void attn_qk_direct_x16_fn(size_t m, size_t n, size_t d, const float *q, size_t ldq,
+                                   const uint16_t *k, size_t ldk, float *s, size_t lds);
+
+/*
  * softmax_tile: one online-softmax step over m rows of n scores (in place).
  * For each row r, with running max mx[r] and running sum l[r] (−inf and 0
  * before the first step):
@@ -159,6 +169,8 @@ typedef void attn_pack_v_x16_fn(size_t n, size_t dv, const uint16_t *v, size_t l
 #define ATTN_SLOTS(X)                                                          \
     X(qk_tile, attn_qk_tile_fn)                                                \
     X(qk_direct, attn_qk_direct_fn)                                            \
+    X(qk_direct_f16, attn_qk_direct_x16_fn)                                    \
+    X(qk_direct_bf16, attn_qk_direct_x16_fn)                                   \
     X(softmax_tile, attn_softmax_tile_fn)                                      \
     X(pv_tile, attn_pv_tile_fn)                                                \
     X(softmax_row, attn_softmax_row_fn)                                        \

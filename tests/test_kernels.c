@@ -41,6 +41,7 @@
 
 typedef SLOT_ENTRY(attn_qk_tile_fn) qk_entry;
 typedef SLOT_ENTRY(attn_qk_direct_fn) qkd_entry;
+typedef SLOT_ENTRY(attn_qk_direct_x16_fn) qkx_entry;
 typedef SLOT_ENTRY(attn_softmax_tile_fn) smt_entry;
 typedef SLOT_ENTRY(attn_pv_tile_fn) pv_entry;
 typedef SLOT_ENTRY(attn_softmax_row_fn) smr_entry;
@@ -56,6 +57,8 @@ typedef SLOT_ENTRY(attn_pack_v_x16_fn) pvx_entry;
 #define ATTN_EACH(slot, type, isa, sym, mr, nr) PICK_##slot(ENTRY(isa, sym, mr, nr))
 #define PICK_qk_tile(x)
 #define PICK_qk_direct(x)
+#define PICK_qk_direct_f16(x)
+#define PICK_qk_direct_bf16(x)
 #define PICK_softmax_tile(x)
 #define PICK_pv_tile(x)
 #define PICK_softmax_row(x)
@@ -82,6 +85,22 @@ static const qkd_entry qk_direct_list[] = {
 };
 #undef PICK_qk_direct
 #define PICK_qk_direct(x)
+
+#undef PICK_qk_direct_f16
+#define PICK_qk_direct_f16(x) x
+static const qkx_entry qk_direct_f16_list[] = {
+#include "ukr/all.h"
+};
+#undef PICK_qk_direct_f16
+#define PICK_qk_direct_f16(x)
+
+#undef PICK_qk_direct_bf16
+#define PICK_qk_direct_bf16(x) x
+static const qkx_entry qk_direct_bf16_list[] = {
+#include "ukr/all.h"
+};
+#undef PICK_qk_direct_bf16
+#define PICK_qk_direct_bf16(x)
 
 #undef PICK_softmax_tile
 #define PICK_softmax_tile(x) x
@@ -1254,4 +1273,82 @@ Test(kernels, qk_direct_shapes_rows_and_nan)
             cr_assert(qkd_case(k, 3, 9, 20, &rng, nk, msg, sizeof msg), "%s (NaN key %zu)", msg,
                       nk);
     }
+}
+
+/* qk_direct_f16/bf16 against qk_direct of the same ISA on the widened rows:
+ * bitwise the same scores (NaN for NaN), for every m up to mr + 1, tails of
+ * d and n, subnormal keys, a NaN key; nothing outside S[m × n] written. K
+ * is allocated to its last element, so a read past a row's d shows in ASan. */
+static void qk_direct_x16_run(const qkx_entry *list, size_t count, int bf, uint64_t seed)
+{
+    tu_rng rng = {seed};
+    float (*const widen)(uint16_t) = bf ? tu_bf16_to_f32 : tu_f16_to_f32;
+    const size_t ns[] = {1, 3, 4, 5, 9, 33};
+    const size_t ds[] = {1, 7, 8, 16, 17, 64, 100, 128};
+    for (size_t e = 0; e < count; e++) {
+        const qkx_entry *x = &list[e];
+        if (!runnable(x->isa))
+            continue;
+        const qkd_entry *f = NULL;
+        for (size_t i = 0; i < NELEM(qk_direct_list) && !f; i++)
+            if (qk_direct_list[i].isa == x->isa)
+                f = &qk_direct_list[i];
+        cr_assert(f != NULL, "%s: no f32 qk_direct of its ISA", x->name);
+        for (size_t m = 1; m <= x->mr + 1; m++)
+            for (size_t in = 0; in < NELEM(ns); in++)
+                for (size_t id = 0; id < NELEM(ds); id++) {
+                    const size_t n = ns[in], d = ds[id], ldq = d + 1, ldk = d + 3, lds = n + 2;
+                    const size_t nk = (n - 1) * ldk + d;
+                    float *q = alloc_f32((m - 1) * ldq + d, TU_NAN_BITS);
+                    uint16_t *k = malloc(nk * sizeof(uint16_t));
+                    float *kw = alloc_f32(nk, TU_NAN_BITS);
+                    float *s = alloc_f32((m + 1) * lds, TU_SENTINEL);
+                    float *s32 = alloc_f32((m + 1) * lds, TU_SENTINEL);
+                    for (size_t r = 0; r < m; r++)
+                        for (size_t t = 0; t < d; t++)
+                            q[r * ldq + t] = (float)tu_uniform(&rng, -1, 1);
+                    for (size_t i = 0; i < nk; i++) {
+                        /* |value| < 2, exponents down to the subnormals */
+                        const uint64_t r = tu_next(&rng);
+                        const uint16_t sign = (uint16_t)((r >> 20 & 1) << 15);
+                        k[i] = bf ? (uint16_t)(sign | (uint16_t)(100 + r % 28) << 7 | (r >> 8 & 0x7f))
+                                  : (uint16_t)(sign | (uint16_t)(r % 16) << 10 | (r >> 8 & 0x3ff));
+                    }
+                    if (n > 2 && d > 1) /* a NaN in key 2 */
+                        k[2 * ldk + d / 2] = bf ? 0x7fc1 : 0x7e01;
+                    for (size_t i = 0; i < nk; i++)
+                        kw[i] = widen(k[i]);
+                    x->fn(m, n, d, q, ldq, k, ldk, s, lds);
+                    f->fn(m, n, d, q, ldq, kw, ldk, s32, lds);
+                    for (size_t r = 0; r <= m; r++)
+                        for (size_t j = 0; j < lds; j++) {
+                            const float got = s[r * lds + j];
+                            if (r >= m || j >= n)
+                                cr_assert(is_bits(got, TU_SENTINEL),
+                                          "%s m=%zu n=%zu d=%zu: wrote S[%zu][%zu] outside",
+                                          x->name, m, n, d, r, j);
+                            else
+                                cr_assert(same_f32(got, s32[r * lds + j]),
+                                          "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %a, %s on the "
+                                          "widened rows gives %a",
+                                          x->name, m, n, d, r, j, (double)got, f->name,
+                                          (double)s32[r * lds + j]);
+                        }
+                    if (n > 2 && d > 1)
+                        for (size_t r = 0; r < m; r++)
+                            cr_assert(isnan(s[r * lds + 2]), "%s: NaN key gave %a", x->name,
+                                      (double)s[r * lds + 2]);
+                    free(q), free(k), free(kw), free(s), free(s32);
+                }
+    }
+}
+
+Test(kernels, qk_direct_f16_is_qk_direct_on_widened_keys)
+{
+    qk_direct_x16_run(qk_direct_f16_list, NELEM(qk_direct_f16_list), 0, 611);
+}
+
+Test(kernels, qk_direct_bf16_is_qk_direct_on_widened_keys)
+{
+    qk_direct_x16_run(qk_direct_bf16_list, NELEM(qk_direct_bf16_list), 1, 612);
 }

@@ -10,6 +10,7 @@
  * position. Keys past the last multiple of 4 repeat the last key (computed,
  * not stored).
  */
+#include "convert.h"
 #include "microkernels.h"
 #include "avx512_intrin.h"
 #include "vec_avx512.h"
@@ -23,13 +24,13 @@ static inline __m256 fold(__m512 a)
 }
 
 /* One step of the 4 keys' chains for R ≤ 4 rows: a[r][c] += q_r · k_c over
- * the 16 (mask mk) elements at t. */
-#define QD_STEP(R, LOAD)                                                       \
+ * 16 elements at t; KL loads (widens) a key's 16, QL a query row's. */
+#define QD_STEP(R, KL, QL)                                                     \
     do {                                                                       \
-        const __m512 x0 = LOAD(k0 + t), x1 = LOAD(k1 + t);                    \
-        const __m512 x2 = LOAD(k2 + t), x3 = LOAD(k3 + t);                     \
+        const __m512 x0 = KL(k0 + t), x1 = KL(k1 + t);                        \
+        const __m512 x2 = KL(k2 + t), x3 = KL(k3 + t);                         \
         for (int r = 0; r < (R); r++) {                                        \
-            const __m512 y = LOAD(q[r] + t);                                   \
+            const __m512 y = QL(q[r] + t);                                     \
             a[r][0] = _mm512_fmadd_ps(y, x0, a[r][0]);                         \
             a[r][1] = _mm512_fmadd_ps(y, x1, a[r][1]);                         \
             a[r][2] = _mm512_fmadd_ps(y, x2, a[r][2]);                         \
@@ -37,64 +38,91 @@ static inline __m256 fold(__m512 a)
         }                                                                      \
     } while (0)
 
-/* Scores of R ∈ {1, 2, 4} rows q[0..R) against keys k0..k3 (kk of them
- * stored) into s[r][0..kk). With R = 4 the 16 accumulators and 4 K vectors
- * fit the 32 registers: 8 loads per 16 FMAs (R = 2: 6 per 8). */
-static inline __attribute__((always_inline)) void
-quad(int R, size_t d, const float *const q[4], const float *k0, const float *k1,
-     const float *k2, const float *k3, float *const s[4], size_t kk)
+#define QD_QLOADU(p) _mm512_loadu_ps(p)
+#define QD_QLOADM(p) _mm512_maskz_loadu_ps(mk, p)
+
+/* Key loaders: 16 whole elements, and the last d − t < 16 (zeros after). */
+#define QD_f32_LOAD(p) _mm512_loadu_ps(p)
+#define QD_f32_TAIL(p) _mm512_maskz_loadu_ps(mk, p)
+#define QD_f16_LOAD(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
+#define QD_f16_TAIL(p) tail16(p, d - t, attn_f16_to_f32)
+#define QD_bf16_LOAD(p)                                                        \
+    _mm512_castsi512_ps(_mm512_slli_epi32(                                     \
+        _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
+#define QD_bf16_TAIL(p) tail16(p, d - t, attn_bf16_to_f32)
+
+/* The last nd < 16 16-bit values of a key row, widened exactly, zeros after
+ * (through memory: no masked 16-bit load needed, and it is one per row). */
+static inline __m512 tail16(const uint16_t *p, size_t nd, float (*widen1)(uint16_t))
 {
-    __m512 a[4][4];
-    for (int r = 0; r < R; r++)
-        for (int c = 0; c < 4; c++)
-            a[r][c] = _mm512_setzero_ps();
-    size_t t = 0;
-#define QD_LOADU(p) _mm512_loadu_ps(p)
-#define QD_LOADM(p) _mm512_maskz_loadu_ps(mk, p)
-    for (; t + 16 <= d; t += 16)
-        QD_STEP(R, QD_LOADU);
-    if (t < d) {
-        const __mmask16 mk = attn_mask16(d - t);
-        QD_STEP(R, QD_LOADM);
-    }
-#undef QD_LOADU
-#undef QD_LOADM
-    for (int r = 0; r < R; r += 2) {
-        const int two = r + 1 < R;
-        const __m256 x = attn_avx2_hsum8(fold(a[r][0]), fold(a[r][1]), fold(a[r][2]),
-                                         fold(a[r][3]), fold(a[r + two][0]),
-                                         fold(a[r + two][1]), fold(a[r + two][2]),
-                                         fold(a[r + two][3]));
-        attn_avx2_store_quad(x, s[r], s[r + two], kk, two);
-    }
+    float row[16] = {0};
+    for (size_t c = 0; c < nd; c++)
+        row[c] = widen1(p[c]);
+    return _mm512_loadu_ps(row);
 }
 
-void attn_f32_qk_direct_ukr__avx512(size_t m, size_t n, size_t d, const float *q, size_t ldq,
-                                    const float *k, size_t ldk, float *s, size_t lds)
-{
-    for (size_t j = 0; j < n; j += 4) {
-        const size_t kk = n - j < 4 ? n - j : 4;
-        const float *k0 = k + j * ldk;
-        const float *k1 = k + (j + (kk > 1 ? 1 : 0)) * ldk;
-        const float *k2 = k + (j + (kk > 2 ? 2 : kk - 1)) * ldk;
-        const float *k3 = k + (j + (kk > 3 ? 3 : kk - 1)) * ldk;
-        size_t r = 0;
-        for (; r + 4 <= m; r += 4) {
-            const float *const qq[4] = {q + r * ldq, q + (r + 1) * ldq, q + (r + 2) * ldq,
-                                        q + (r + 3) * ldq};
-            float *const ss[4] = {s + r * lds + j, s + (r + 1) * lds + j,
-                                  s + (r + 2) * lds + j, s + (r + 3) * lds + j};
-            quad(4, d, qq, k0, k1, k2, k3, ss, kk);
-        }
-        for (; r + 2 <= m; r += 2) {
-            const float *const qq[4] = {q + r * ldq, q + (r + 1) * ldq, NULL, NULL};
-            float *const ss[4] = {s + r * lds + j, s + (r + 1) * lds + j, NULL, NULL};
-            quad(2, d, qq, k0, k1, k2, k3, ss, kk);
-        }
-        if (r < m) {
-            const float *const qq[4] = {q + r * ldq, NULL, NULL, NULL};
-            float *const ss[4] = {s + r * lds + j, s + r * lds + j, NULL, NULL};
-            quad(1, d, qq, k0, k1, k2, k3, ss, kk);
-        }
+/* quad_<T>: scores of R ∈ {1, 2, 4} rows q[0..R) against keys k0..k3 (kk
+ * of them stored) into s[r][0..kk). With R = 4 the 16 accumulators and 4 K
+ * vectors fit the 32 registers: 8 loads per 16 FMAs (R = 2: 6 per 8).
+ * attn_<T>_qk_direct_ukr__avx512: the slot, K of element type KT. Widening
+ * is exact, so a 16-bit key's scores are bitwise those of its f32 copy. */
+#define QD_DEFINE(T, KT)                                                       \
+    static inline __attribute__((always_inline)) void                          \
+    quad_##T(int R, size_t d, const float *const q[4], const KT *k0, const KT *k1, \
+             const KT *k2, const KT *k3, float *const s[4], size_t kk)         \
+    {                                                                          \
+        __m512 a[4][4];                                                        \
+        for (int r = 0; r < R; r++)                                            \
+            for (int c = 0; c < 4; c++)                                        \
+                a[r][c] = _mm512_setzero_ps();                                 \
+        size_t t = 0;                                                          \
+        for (; t + 16 <= d; t += 16)                                           \
+            QD_STEP(R, QD_##T##_LOAD, QD_QLOADU);                              \
+        if (t < d) {                                                           \
+            const __mmask16 mk = attn_mask16(d - t);                           \
+            QD_STEP(R, QD_##T##_TAIL, QD_QLOADM);                              \
+        }                                                                      \
+        for (int r = 0; r < R; r += 2) {                                       \
+            const int two = r + 1 < R;                                         \
+            const __m256 x = attn_avx2_hsum8(                                  \
+                fold(a[r][0]), fold(a[r][1]), fold(a[r][2]), fold(a[r][3]),    \
+                fold(a[r + two][0]), fold(a[r + two][1]), fold(a[r + two][2]), \
+                fold(a[r + two][3]));                                          \
+            attn_avx2_store_quad(x, s[r], s[r + two], kk, two);                \
+        }                                                                      \
+    }                                                                          \
+                                                                               \
+    void attn_##T##_qk_direct_ukr__avx512(size_t m, size_t n, size_t d, const float *q, \
+                                          size_t ldq, const KT *k, size_t ldk, float *s, \
+                                          size_t lds)                          \
+    {                                                                          \
+        for (size_t j = 0; j < n; j += 4) {                                    \
+            const size_t kk = n - j < 4 ? n - j : 4;                           \
+            const KT *k0 = k + j * ldk;                                        \
+            const KT *k1 = k + (j + (kk > 1 ? 1 : 0)) * ldk;                   \
+            const KT *k2 = k + (j + (kk > 2 ? 2 : kk - 1)) * ldk;              \
+            const KT *k3 = k + (j + (kk > 3 ? 3 : kk - 1)) * ldk;              \
+            size_t r = 0;                                                      \
+            for (; r + 4 <= m; r += 4) {                                       \
+                const float *const qq[4] = {q + r * ldq, q + (r + 1) * ldq,    \
+                                            q + (r + 2) * ldq, q + (r + 3) * ldq}; \
+                float *const ss[4] = {s + r * lds + j, s + (r + 1) * lds + j,  \
+                                      s + (r + 2) * lds + j, s + (r + 3) * lds + j}; \
+                quad_##T(4, d, qq, k0, k1, k2, k3, ss, kk);                    \
+            }                                                                  \
+            for (; r + 2 <= m; r += 2) {                                       \
+                const float *const qq[4] = {q + r * ldq, q + (r + 1) * ldq, NULL, NULL}; \
+                float *const ss[4] = {s + r * lds + j, s + (r + 1) * lds + j, NULL, NULL}; \
+                quad_##T(2, d, qq, k0, k1, k2, k3, ss, kk);                    \
+            }                                                                  \
+            if (r < m) {                                                       \
+                const float *const qq[4] = {q + r * ldq, NULL, NULL, NULL};    \
+                float *const ss[4] = {s + r * lds + j, s + r * lds + j, NULL, NULL}; \
+                quad_##T(1, d, qq, k0, k1, k2, k3, ss, kk);                    \
+            }                                                                  \
+        }                                                                      \
     }
-}
+
+QD_DEFINE(f32, float)
+QD_DEFINE(f16, uint16_t)
+QD_DEFINE(bf16, uint16_t)

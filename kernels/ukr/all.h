@@ -13,6 +13,12 @@
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(qk_direct, attn_qk_direct_fn, isa, sym, mr, nr))
 #include "ukr/qk_direct.inc"
 #undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(qk_direct_f16, attn_qk_direct_x16_fn, isa, sym, mr, nr))
+#include "ukr/qk_direct_f16.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(qk_direct_bf16, attn_qk_direct_x16_fn, isa, sym, mr, nr))
+#include "ukr/qk_direct_bf16.inc"
+#undef ATTN_UKR
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(softmax_tile, attn_softmax_tile_fn, isa, sym, mr, nr))
 #include "ukr/softmax_tile.inc"
 #undef ATTN_UKR

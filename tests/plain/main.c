@@ -73,6 +73,8 @@ static void check_kernel(const entry *e)
         pt_check_softmax_row(e->name, (attn_softmax_row_fn *)e->fn);
     else if (!strcmp(s, "qk_direct"))
         pt_check_qk_direct(e->name, (attn_qk_direct_fn *)e->fn, e->mr);
+    else if (!strcmp(s, "qk_direct_f16") || !strcmp(s, "qk_direct_bf16"))
+        pt_check_qk_direct_x16(e->name, (attn_qk_direct_x16_fn *)e->fn, e->mr, s[10] == 'b');
     else if (!strcmp(s, "softcap_row"))
         pt_check_softcap_row(e->name, (attn_softcap_row_fn *)e->fn);
     else if (!strcmp(s, "pack_k_f32"))

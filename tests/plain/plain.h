@@ -59,6 +59,7 @@ void pt_check_pv_tile(const char *name, attn_pv_tile_fn *fn, unsigned mr);
 void pt_check_softmax_row(const char *name, attn_softmax_row_fn *fn);
 void pt_check_softcap_row(const char *name, attn_softcap_row_fn *fn);
 void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr);
+void pt_check_qk_direct_x16(const char *name, attn_qk_direct_x16_fn *fn, unsigned mr, int bf);
 /* nrs: the panel widths this packer is used with. */
 void pt_check_pack_k(const char *name, attn_pack_k_f32_fn *fn, const unsigned *nrs, size_t nnrs);
 void pt_check_pack_v(const char *name, attn_pack_v_f32_fn *fn);
