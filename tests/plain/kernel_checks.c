@@ -760,12 +760,18 @@ void pt_check_softcap_row(const char *name, attn_softcap_row_fn *fn)
 
 /* ------------------------------------------------------------------ qk_direct */
 
-void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr)
+/* qk_direct (x16 = 0) or qk_direct_f16/bf16 (x16 = 1, 2) against float64 on
+ * the keys' values (16-bit keys widen exactly: the kernel's only error is
+ * f32 accumulation): m = 1..mr+1, tails of d and n, K rows in place, bounds.
+ * 16-bit keys are patterns of |value| < 2, subnormals included. */
+static void check_qk_direct(const char *name, attn_qk_direct_fn *f32, attn_qk_direct_x16_fn *f16,
+                            unsigned mr, int x16)
 {
     static const size_t ns[] = {1, 3, 4, 5, 9, 17};
     static const size_t ds[] = {1, 5, 8, 16, 20, 64, 128};
-    pt_rng rng = {0x40};
-    pt_begin("qk_direct %s: m=1..%u, n=1..17, d=1..128 vs float64, K rows in place, bounds",
+    static const char *const what[] = {"qk_direct", "qk_direct_f16", "qk_direct_bf16"};
+    pt_rng rng = {0x40 + (uint64_t)x16};
+    pt_begin("%s %s: m=1..%u, n=1..17, d=1..128 vs float64, K rows in place, bounds", what[x16],
              name, mr + 1);
     for (size_t m = 1; m <= mr + 1 && !pt_failed(); m++)
         for (size_t in = 0; in < PT_NELEM(ns) && !pt_failed(); in++)
@@ -773,11 +779,25 @@ void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr)
                 const size_t n = ns[in], d = ds[id], ldq = d + 1, ldk = d + 3, lds = n + 2;
                 float *q = pt_alloc(m * ldq, 0), *k = pt_alloc(n * ldk, 0);
                 float *s = pt_alloc((m + 1) * lds, PT_SENTINEL);
+                uint16_t *k16 = malloc(n * ldk * sizeof(uint16_t));
                 for (size_t i = 0; i < m * ldq; i++)
                     q[i] = pt_uniformf(&rng, -1, 1);
-                for (size_t i = 0; i < n * ldk; i++)
-                    k[i] = pt_uniformf(&rng, -1, 1);
-                fn(m, n, d, q, ldq, k, ldk, s, lds);
+                for (size_t i = 0; i < n * ldk; i++) {
+                    if (!x16) {
+                        k[i] = pt_uniformf(&rng, -1, 1);
+                        continue;
+                    }
+                    const uint16_t sign = pt_uniformf(&rng, -1, 1) < 0 ? 0x8000 : 0;
+                    const unsigned e = (unsigned)(pt_uniformf(&rng, 0, 1) * 16) % 16;
+                    const unsigned f = (unsigned)(pt_uniformf(&rng, 0, 1) * 1024) % 1024;
+                    k16[i] = x16 == 2 ? (uint16_t)(sign | (100 + e) << 7 | (f & 0x7f))
+                                      : (uint16_t)(sign | e << 10 | f);
+                    k[i] = x16 == 2 ? attn_bf16_to_f32(k16[i]) : attn_f16_to_f32(k16[i]);
+                }
+                if (x16)
+                    f16(m, n, d, q, ldq, k16, ldk, s, lds);
+                else
+                    f32(m, n, d, q, ldq, k, ldk, s, lds);
                 for (size_t r = 0; r <= m; r++)
                     for (size_t j = 0; j < lds; j++) {
                         if (r == m || j >= n) {
@@ -796,58 +816,17 @@ void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr)
                                   "%s: m=%zu n=%zu d=%zu S[%zu][%zu] = %.9g, want %.9g", name, m,
                                   n, d, r, j, (double)s[r * lds + j], ref);
                     }
-                free(q), free(k), free(s);
+                free(q), free(k), free(k16), free(s);
             }
     pt_end();
 }
 
-/* qk_direct_f16/bf16 against float64 on the widened keys (widening is exact:
- * the kernel's only error is f32 accumulation), m = 1..mr+1, tails of d and
- * n, bounds. Keys are 16-bit patterns of |value| < 2, subnormals included. */
+void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr)
+{
+    check_qk_direct(name, fn, NULL, mr, 0);
+}
+
 void pt_check_qk_direct_x16(const char *name, attn_qk_direct_x16_fn *fn, unsigned mr, int bf)
 {
-    static const size_t ns[] = {1, 3, 4, 5, 9, 17};
-    static const size_t ds[] = {1, 5, 8, 16, 20, 64, 128};
-    pt_rng rng = {0x41};
-    pt_begin("qk_direct_%s %s: m=1..%u, n=1..17, d=1..128 vs float64 on widened keys, bounds",
-             bf ? "bf16" : "f16", name, mr + 1);
-    for (size_t m = 1; m <= mr + 1 && !pt_failed(); m++)
-        for (size_t in = 0; in < PT_NELEM(ns) && !pt_failed(); in++)
-            for (size_t id = 0; id < PT_NELEM(ds) && !pt_failed(); id++) {
-                const size_t n = ns[in], d = ds[id], ldq = d + 1, ldk = d + 3, lds = n + 2;
-                float *q = pt_alloc(m * ldq, 0), *s = pt_alloc((m + 1) * lds, PT_SENTINEL);
-                uint16_t *k = malloc(n * ldk * sizeof(uint16_t));
-                for (size_t i = 0; i < m * ldq; i++)
-                    q[i] = pt_uniformf(&rng, -1, 1);
-                for (size_t i = 0; i < n * ldk; i++) {
-                    const uint16_t sign = pt_uniformf(&rng, -1, 1) < 0 ? 0x8000 : 0;
-                    const unsigned e = (unsigned)(pt_uniformf(&rng, 0, 1) * 16) % 16;
-                    const unsigned f = (unsigned)(pt_uniformf(&rng, 0, 1) * 1024) % 1024;
-                    k[i] = bf ? (uint16_t)(sign | (100 + e) << 7 | (f & 0x7f))
-                              : (uint16_t)(sign | e << 10 | f);
-                }
-                fn(m, n, d, q, ldq, k, ldk, s, lds);
-                for (size_t r = 0; r <= m; r++)
-                    for (size_t j = 0; j < lds; j++) {
-                        if (r == m || j >= n) {
-                            pt_expect(pt_bits(s[r * lds + j]) == PT_SENTINEL,
-                                      "%s: m=%zu n=%zu d=%zu wrote S[%zu][%zu]", name, m, n, d, r,
-                                      j);
-                            continue;
-                        }
-                        double ref = 0, abs = 0;
-                        for (size_t t = 0; t < d; t++) {
-                            const uint16_t h = k[j * ldk + t];
-                            const double kv = bf ? attn_bf16_to_f32(h) : attn_f16_to_f32(h);
-                            ref += (double)q[r * ldq + t] * kv;
-                            abs += fabs((double)q[r * ldq + t] * kv);
-                        }
-                        pt_expect(fabs(s[r * lds + j] - ref) <= (double)(d + 2) * 0x1p-24 * abs +
-                                                                     1e-30,
-                                  "%s: m=%zu n=%zu d=%zu S[%zu][%zu] = %.9g, want %.9g", name, m,
-                                  n, d, r, j, (double)s[r * lds + j], ref);
-                    }
-                free(q), free(k), free(s);
-            }
-    pt_end();
+    check_qk_direct(name, NULL, fn, mr, bf ? 2 : 1);
 }
