@@ -141,14 +141,28 @@ static float softmax_one_row(const attn_kernels *kt, const attn_mods *m, float *
             row[j] = row[j] == -INFINITY ? 0.0f : NAN;
         return NAN;
     }
+    /* with a sink: the row's max and where it is, before the softmax */
+    float mx = -INFINITY;
+    size_t at = lo;
+    if (m->sinks)
+        for (size_t j = lo; j < hi; j++)
+            if (row[j] > mx)
+                mx = row[j], at = j;
     float lse = kt->softmax_row.fn(hi - lo, row + lo);
     if (m->sinks) {
         /* the sink joins the denominator: lse' = logaddexp(lse, sink), and the
-         * visible weights shrink by exp(lse − lse') */
+         * visible weights shrink by l / (l + e^(sink − max)), l = Σ e^(s − max)
+         * = 1 / p[argmax]. Not exp(lse − lse'), nor from lse at all: at scores
+         * ~1e30, lse rounds to the max and loses l (fuzz: a sink equal to the
+         * only score took nothing instead of half). */
         const float sink = m->sinks[h];
         const float hi_ = lse > sink ? lse : sink, lo_ = lse > sink ? sink : lse;
         const float total = lo_ == -INFINITY ? hi_ : hi_ + log1pf(expf(lo_ - hi_));
-        const float shrink = lse == -INFINITY ? 0.0f : expf(lse - total);
+        float shrink = 0.0f; /* lse = −inf: no visible weight to shrink */
+        if (sink == -INFINITY)
+            shrink = 1.0f;
+        else if (lse != -INFINITY)
+            shrink = 1.0f / (1.0f + row[at] * expf(sink - mx));
         if (!isnan(lse)) /* a NaN row is NaN already, and its masked 0s stay */
             for (size_t j = lo; j < hi; j++)
                 row[j] *= shrink;

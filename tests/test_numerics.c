@@ -1486,3 +1486,47 @@ Test(numerics, fuzzer_findings_empty_keys_nan_rows_and_tiny_softcap)
                       isa, j, (double)s2[j]);
     }
 }
+
+/*
+ * Found by tests/fuzz: attn_softmax with a sink as large as the scores
+ * (1e30) gave the visible keys all the weight — the shrink was taken as
+ * exp(lse − logaddexp(lse, sink)), and at 1e30 logaddexp rounds back to lse.
+ * The weights are σ(lse − sink) of the softmax: a sink equal to the only
+ * score takes half, to three equal scores a quarter each. Every kernel set.
+ */
+Test(numerics, sink_as_large_as_the_scores_keeps_its_share)
+{
+    attn_isa isas[4];
+    const int ni = tu_isas(isas);
+    for (int ii = 0; ii < ni; ii++) {
+        cr_assert_eq(attn_set_isa(isas[ii]), ATTN_OK);
+        const char *isa = attn_isa_name(isas[ii]);
+        const float big = 1e30f;
+        const struct {
+            int n;
+            float score, sink, want;
+        } cases[] = {{1, big, big, 0.5f},     {3, big, big, 0.25f},   {2, -big, big, 0.0f},
+                     {2, big, -big, 0.5f},    {1, -big, -big, 0.5f},  {1, 3e38f, -3e38f, 1.0f},
+                     {1, -3e38f, 3e38f, 0.0f}};
+        for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+            float s[3], lse = 0, sink = cases[c].sink;
+            for (int j = 0; j < cases[c].n; j++)
+                s[j] = cases[c].score;
+            attn_tensor st = view4(s, 1, cases[c].n), lt = view4(&lse, 1, 1);
+            attn_options o;
+            memset(&o, 0, sizeof o);
+            o.sinks = &sink;
+            o.lse = &lt;
+            cr_assert_eq(attn_softmax(&st, &o), ATTN_OK, "%s: %s", isa, attn_last_error());
+            for (int j = 0; j < cases[c].n; j++)
+                cr_assert(fabsf(s[j] - cases[c].want) <= 1e-6f,
+                          "%s: %d scores %g, sink %g: p[%d] = %g, want %g", isa, cases[c].n,
+                          (double)cases[c].score, (double)sink, j, (double)s[j],
+                          (double)cases[c].want);
+            const float hi = cases[c].score > sink ? cases[c].score : sink;
+            cr_assert(isfinite(lse) && fabsf(lse - hi) <= 1e-6f * fabsf(hi) + 2.0f,
+                      "%s: %d scores %g, sink %g: lse = %g", isa, cases[c].n,
+                      (double)cases[c].score, (double)sink, (double)lse);
+        }
+    }
+}
