@@ -97,8 +97,6 @@ typedef struct fwd_item {
 
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats → 64 B */
 
-static size_t gcd(size_t a, size_t b) { return b ? gcd(b, a % b) : a; }
-
 /* Per-thread workspace size in bytes (0 on overflow), and its carving. */
 static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
 {
@@ -506,7 +504,7 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     c->q = q, c->k = k, c->v = v, c->out = out;
     c->lse = opt ? opt->lse : NULL;
     const size_t nr = c->kt->qk_tile.nr;
-    c->span_align = ATTN_SPAN_ALIGN / gcd(ATTN_SPAN_ALIGN, nr) * nr;
+    c->span_align = ATTN_SPAN_ALIGN / attn_gcd(ATTN_SPAN_ALIGN, nr) * nr;
 
     attn_plan_forward(c->kt, attn_topology(), &c->d, &c->plan);
     /* Decoding (a tile of a few rows): K rows are read in place (widened

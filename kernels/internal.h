@@ -24,6 +24,17 @@ attn_status attn_error(attn_status s, const char *fmt, ...) ATTN_PRINTF(2, 3);
 /* The cores and caches found at start-up (dispatch.c). */
 const attn_cpu_info *attn_topology(void);
 
+/* Greatest common divisor (tile steps that keep mr/nr and alignment). */
+static inline size_t attn_gcd(size_t a, size_t b)
+{
+    while (b) {
+        const size_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 /* ---- validation (validate.c) ------------------------------------------ */
 
 enum {

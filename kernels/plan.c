@@ -15,8 +15,6 @@
 
 enum { KC_MAX = 512, TILE_ROWS_MAX = 1024, ITEMS_PER_CORE = 4, SPLIT_MIN_KEYS = 512 };
 
-static size_t gcd(size_t a, size_t b) { return b ? gcd(b, a % b) : a; }
-
 static size_t clampz(size_t x, size_t lo, size_t hi)
 {
     return x < lo ? lo : x > hi ? hi : x;
@@ -63,7 +61,7 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
     if (d->Lq > rows) {
         const size_t tiles_h = (d->Lq + rows - 1) / rows;
         const size_t even = (d->Lq + tiles_h - 1) / tiles_h;
-        const size_t step = mr / gcd(mr, g);
+        const size_t step = mr / attn_gcd(mr, g);
         const size_t whole = (even + step - 1) / step * step;
         rows = (d->Lq + whole - 1) / whole == tiles_h ? whole : even;
     }
