@@ -27,7 +27,10 @@
  * group) skip the K packing: qk_direct reads K rows in place (a 16-bit
  * cache as it is, widened in registers by qk_direct_f16/bf16) and the whole
  * tile is one row block, so each K/V byte is read from memory once,
- * sequentially.
+ * sequentially. Such a tile is memory-bound: its K/V rows are hinted into
+ * L2 a fixed number of keys ahead of use, a few rows at every step of the
+ * Q·Kᵀ and P·V sweeps, so that the memory is kept busy while the core
+ * computes (see DIRECT_STEP).
  *
  * Dtypes: Q is widened and scaled into the tile, K and V are widened by the
  * pack kernels (V blocks are always copied to contiguous f32 rows first), O
@@ -56,14 +59,17 @@
  * rows cost 30 % more with 64). */
 #define ATTN_SPAN_ALIGN 16
 
-/* Decode tiles of several rows (GQA) read K in place in steps of
- * DIRECT_STEP keys, each step first hinting the rows DIRECT_AHEAD keys on
- * into L1: with 4 rows per key, the FMAs between two K rows keep fewer
- * loads in flight than the memory needs (S5, 2 threads, 83-86 -> 91-93 %
- * of the read bandwidth on AVX2, 90-95 -> 97 % AVX-512; one row per key,
- * and V's copy, stream fast enough without). The same for 16-bit K read in
- * place. */
-enum { DIRECT_STEP = 8, DIRECT_AHEAD = 16 };
+/* Decode tiles sweep a K/V block in steps of DIRECT_STEP keys: Q·Kᵀ with
+ * K in place (and the copy of those keys' V rows), then P·V. Before every
+ * step of either sweep, the K and V rows of the next DIRECT_HINT keys not
+ * yet hinted go to L2 (prefetcht1), the hints running DIRECT_LEAD keys
+ * ahead of the sweep from the tile's start. Hinting only while the loads
+ * run left the memory idle while the core computed softmax and P·V, and
+ * copying V as a pass of its own idled it too: S4 f16 at 1 thread 8.4 ->
+ * 6.3 ms, f32 12.4 -> 11.2 ms; S5 likewise (AVX2 host with AVX-512, L2
+ * 2 MiB). Hints into L1 instead of L2 were slower (the block's copies of V
+ * and widened rows live in L1). */
+enum { DIRECT_STEP = 8, DIRECT_HINT = DIRECT_STEP / 2, DIRECT_LEAD = 32 };
 
 typedef struct fwd_call {
     const attn_kernels *kt;
@@ -88,6 +94,7 @@ typedef struct fwd_ws {
     float *vp;             /* V block as contiguous f32 rows: kc × Dv        */
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
+    size_t hinted;         /* direct tiles: keys below this one are hinted   */
 } fwd_ws;
 
 /* Work item coordinates: row tile (b, hk, i0..i1), key chunk [k0, k1). */
@@ -197,14 +204,16 @@ static void add_block(size_t m, size_t dv, float *o, const float *t, const float
 }
 
 /* One K/V block [j0, j0 + nb) as the kernels read it: K packed in w->kp,
- * or (direct) K rows at ldk; V rows at ldv. */
+ * or (direct) K rows in place at ldk; V rows at ldv (copied by run_item,
+ * or for direct tiles by the Q·Kᵀ sweep: only the keys [v0, v0 + vn)). */
 typedef struct fwd_blk {
     size_t j0, nb;
     const float *krows, *vblk;
     const uint16_t *krows16; /* direct, 16-bit K: its rows in place (else NULL) */
     size_t ldk, ldv;
+    size_t v0, vn; /* the keys whose V rows vblk holds */
     int v_bad; /* −1 unknown until a row block needs it */
-    size_t kend; /* the item's last visible key + 1 (how far to look ahead) */
+    size_t kend; /* the item's last visible key + 1 (how far to hint ahead) */
     size_t row_blocks; /* how many row blocks visit the block (cost model) */
 } fwd_blk;
 
@@ -212,7 +221,8 @@ typedef struct fwd_blk {
 static int block_v_bad(fwd_blk *blk, size_t dv)
 {
     if (blk->v_bad < 0)
-        blk->v_bad = any_nonfinite(blk->nb, dv, blk->vblk, blk->ldv);
+        blk->v_bad = any_nonfinite(blk->vn, dv, blk->vblk + (blk->v0 - blk->j0) * blk->ldv,
+                                   blk->ldv);
     return blk->v_bad;
 }
 
@@ -232,21 +242,41 @@ static void direct_scores(const fwd_call *c, fwd_ws *w, size_t t0, size_t m, siz
         c->kt->qk_direct_bf16.fn(m, n, D, q, D, blk->krows16 + off, blk->ldk, s, c->plan.kc);
 }
 
-/* direct_scores over keys [a, a + n) (K in place), DIRECT_STEP keys at a
- * time, each step hinting the K rows DIRECT_AHEAD keys on. */
-static void qk_direct_ahead(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
-                            size_t m, size_t a, size_t n, const fwd_blk *blk)
+/* Direct tiles: the K and V rows of the next `keys` keys not yet hinted
+ * (up to kend) into L2. */
+static void hint_keys(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t keys,
+                      size_t kend)
 {
-    const size_t bytes = c->d.D * attn_dtype_bytes(c->k->dtype);
+    const size_t kb = c->d.D * attn_dtype_bytes(c->k->dtype);
+    const size_t vb = c->d.Dv * attn_dtype_bytes(c->v->dtype);
+    if (w->hinted >= kend)
+        return;
+    const size_t end = kend - w->hinted > keys ? w->hinted + keys : kend;
+    for (size_t j = w->hinted; j < end; j++) {
+        const char *krow = attn_at(c->k, it->b, it->hk, j);
+        const char *vrow = attn_at(c->v, it->b, it->hk, j);
+        for (size_t o = 0; o < kb; o += 64)
+            __builtin_prefetch(krow + o, 0, 2);
+        for (size_t o = 0; o < vb; o += 64)
+            __builtin_prefetch(vrow + o, 0, 2);
+    }
+    w->hinted = end;
+}
+
+/* Direct tiles: scores of keys [a, a + n) (K in place) and the copy of
+ * their V rows to w->vp, DIRECT_STEP keys at a time, hinting as it goes. */
+static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
+                         size_t m, size_t a, size_t n, fwd_blk *blk)
+{
+    const size_t Dv = c->d.Dv;
+    float *vp = w->vp + (a - blk->j0) * Dv;
     for (size_t x = 0; x < n; x += DIRECT_STEP) {
         const size_t nn = n - x < DIRECT_STEP ? n - x : DIRECT_STEP;
-        for (size_t j = a + x + DIRECT_AHEAD; j < a + x + DIRECT_AHEAD + nn && j < blk->kend; j++) {
-            const char *row = attn_at(c->k, it->b, it->hk, j);
-            for (size_t o = 0; o < bytes; o += 64)
-                __builtin_prefetch(row + o, 0, 3);
-        }
+        hint_keys(c, w, it, DIRECT_HINT, blk->kend);
         direct_scores(c, w, t0, m, a + x, nn, blk, w->s + x);
+        attn_pack_v_rows(c->kt, c->v, it->b, it->hk, a + x, nn, vp + x * Dv);
     }
+    blk->v0 = a, blk->vn = n;
 }
 
 /* One mb-row block of the tile against a K/V block. */
@@ -277,10 +307,8 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         partial |= w->lo[r] > a || w->hi[r] < b;
 
     float *s = w->s;
-    if (c->direct && m > 1)
-        qk_direct_ahead(c, w, it, t0, m, a, n, blk);
-    else if (c->direct)
-        direct_scores(c, w, t0, m, a, n, blk, s);
+    if (c->direct)
+        direct_sweep(c, w, it, t0, m, a, n, blk);
     else
         kt->qk_tile.fn(m, n, D, w->q + t0 * D, D, w->kp + (a - j0) * D, s, kc);
     if (c->mods.scores)
@@ -326,10 +354,18 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         for (size_t r = 0; r < m; r++)
             pv_by_runs(c, s + r * kc, w->s_mask + r * kc, n, v, ldv, w->ob + r * Dv);
     } else {
-        const size_t pmr = kt->pv_tile.mr;
-        for (size_t r = 0; r < m; r += pmr) {
-            const size_t mm = m - r < pmr ? m - r : pmr;
-            kt->pv_tile.fn(mm, n, Dv, s + r * kc, kc, v, ldv, w->ob + r * Dv, Dv, NULL, 1);
+        /* direct tiles in steps, hinting (the same sums: pv_tile adds its
+         * keys in order, a call with alpha = NULL continuing the chain) */
+        const size_t pmr = kt->pv_tile.mr, step = c->direct ? DIRECT_STEP : n;
+        for (size_t x = 0; x < n; x += step) {
+            const size_t nn = n - x < step ? n - x : step;
+            if (c->direct)
+                hint_keys(c, w, it, DIRECT_HINT, blk->kend);
+            for (size_t r = 0; r < m; r += pmr) {
+                const size_t mm = m - r < pmr ? m - r : pmr;
+                kt->pv_tile.fn(mm, nn, Dv, s + r * kc + x, kc, v + x * ldv, ldv,
+                               w->ob + r * Dv, Dv, NULL, x == 0);
+            }
         }
     }
     add_block(m, Dv, w->o + t0 * Dv, w->ob, rescale ? w->alpha + t0 : NULL);
@@ -407,6 +443,10 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
     const size_t g = c->g, R = (it.i1 - it.i0) * g, Dv = c->d.Dv;
     size_t kmin, kmax;
     start_tile(c, w, &it, R, &kmin, &kmax);
+    if (c->direct) {
+        w->hinted = kmin;
+        hint_keys(c, w, &it, DIRECT_LEAD, kmax);
+    }
 
     const size_t kc = c->plan.kc, mb = c->mb;
     for (size_t j0 = kmax > kmin ? kmin / kc * kc : kmax; j0 < kmax; j0 += kc) {
@@ -414,23 +454,26 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
          * aligned like every row block's (a window's tile sees only part) */
         const size_t js = kmin > j0 ? j0 + (kmin - j0) / c->span_align * c->span_align : j0;
         const size_t je = kmax - j0 < kc ? kmax : j0 + kc;
-        fwd_blk blk = {.j0 = js, .nb = je - js, .v_bad = -1, .row_blocks = (R + mb - 1) / mb, .kend = kmax};
-        if (c->direct && c->k->dtype != ATTN_F32 && R > 1) {
-            /* a GQA group reads a 16-bit cache in place (S5 f16: 2-11 %
-             * faster than widening first); one row per key is faster with
-             * a widening pass and f32 rows (S4 f16: ~10 % at 1 thread) */
+        fwd_blk blk = {.j0 = js, .nb = je - js, .v0 = js, .vn = je - js, .v_bad = -1,
+                       .row_blocks = (R + mb - 1) / mb, .kend = kmax};
+        if (c->direct && c->k->dtype != ATTN_F32) {
+            /* a 16-bit cache read in place (S5 f16: 2-11 % faster than a
+             * widening pass; S4 too, once hinted ahead) */
             blk.krows16 = attn_at(c->k, it.b, it.hk, js);
             blk.ldk = (size_t)c->k->stride[2];
         } else if (c->direct) {
-            blk.krows = attn_rows_f32(kt, c->k, it.b, it.hk, js, blk.nb, w->kp, &blk.ldk);
+            blk.krows = attn_at(c->k, it.b, it.hk, js);
+            blk.ldk = (size_t)c->k->stride[2];
         } else {
             attn_pack_k_rows(kt, c->k, it.b, it.hk, js, blk.nb, w->kp);
         }
         /* V streamed once into contiguous f32 rows: pv_tile sweeps V one
          * column chunk at a time, which is latency-bound on rows in memory
          * and on rows pages apart ([B,S,H,D]: S2 on AVX2 49 → 84 GFLOP/s;
-         * S5 decode 58 → 74 % of the read bandwidth), not from L2 */
-        attn_pack_v_rows(kt, c->v, it.b, it.hk, js, blk.nb, w->vp);
+         * S5 decode 58 → 74 % of the read bandwidth), not from L2. Direct
+         * tiles copy the keys they see during their Q·Kᵀ sweep. */
+        if (!c->direct)
+            attn_pack_v_rows(kt, c->v, it.b, it.hk, js, blk.nb, w->vp);
         blk.vblk = w->vp, blk.ldv = c->d.Dv;
         for (size_t t0 = 0; t0 < R; t0 += mb)
             row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, &blk);
