@@ -147,6 +147,17 @@ static int any_nonfinite(size_t n, size_t dv, const float *v, size_t ldv)
     return bad != 0;
 }
 
+/* The same for 16-bit values whose exponent field is `exp` (f16 0x7c00,
+ * bf16 0x7f80). */
+static int any_nonfinite16(size_t n, size_t dv, const uint16_t *v, size_t ldv, uint16_t exp)
+{
+    unsigned bad = 0;
+    for (size_t j = 0; j < n; j++)
+        for (size_t cc = 0; cc < dv; cc++)
+            bad |= (v[j * ldv + cc] & exp) == exp;
+    return bad != 0;
+}
+
 /* Whether any of the m × n scores is −inf (an infinite Q or K, or a dot
  * product below −FLT_MAX): such a key must carry no V either. One pass over
  * scores the kernels just wrote, 1/D of the cost of computing them. */
@@ -159,27 +170,80 @@ static int any_minus_inf(size_t m, size_t n, const float *s, size_t lds)
     return any;
 }
 
-/* t ← the row's visible runs of P·V (runs = maximal spans where the saved
- * scores are not −inf), 0 when it has none. */
-static void pv_by_runs(const fwd_call *c, const float *p, const float *smask,
-                       size_t n, const float *v, size_t ldv, float *t)
+/* One K/V block [j0, j0 + nb) as the kernels read it: K packed in w->kp,
+ * or (direct) K rows in place at ldk; V rows at ldv: f32 rows copied by
+ * run_item, or for direct tiles by the Q·Kᵀ sweep (only the keys [v0, v0 +
+ * vn)); for direct tiles a 16-bit V is read in place instead. */
+typedef struct fwd_blk {
+    size_t j0, nb;
+    const float *krows, *vblk;
+    const uint16_t *krows16; /* direct, 16-bit K: its rows in place (else NULL) */
+    const uint16_t *vblk16;  /* direct, 16-bit V: its rows in place (else NULL) */
+    size_t ldk, ldv;
+    size_t v0, vn; /* the keys whose V rows vblk holds */
+    int v_bad; /* −1 unknown until a row block needs it */
+    size_t kend; /* the item's last visible key + 1 (how far to hint ahead) */
+    size_t row_blocks; /* how many row blocks visit the block (cost model) */
+    int f16; /* vblk16 holds binary16 (else bfloat16) */
+} fwd_blk;
+
+/* Whether the block's V holds NaN or inf (tested once, on first need). */
+static int block_v_bad(fwd_blk *blk, size_t dv)
 {
-    attn_pv_tile_fn *const pv = c->kt->pv_tile.fn;
+    const size_t off = (blk->v0 - blk->j0) * blk->ldv;
+    if (blk->v_bad >= 0)
+        return blk->v_bad;
+    if (blk->vblk16)
+        blk->v_bad = any_nonfinite16(blk->vn, dv, blk->vblk16 + off, blk->ldv,
+                                     blk->f16 ? 0x7c00 : 0x7f80);
+    else
+        blk->v_bad = any_nonfinite(blk->vn, dv, blk->vblk + off, blk->ldv);
+    return blk->v_bad;
+}
+
+/* The most rows one pv_keys call takes. */
+static size_t pv_mr(const fwd_call *c, const fwd_blk *blk)
+{
+    const attn_kernels *kt = c->kt;
+    return !blk->vblk16 ? kt->pv_tile.mr : blk->f16 ? kt->pv_tile_f16.mr : kt->pv_tile_bf16.mr;
+}
+
+/* t (m ≤ pv_mr rows at Dv) ← P·V (+ t unless overwrite) over the block's
+ * keys [j, j + n), P rows at ldp: pv_tile on f32 V rows, or pv_tile_f16/bf16
+ * on a 16-bit V in place (bitwise the same sums). */
+static void pv_keys(const fwd_call *c, const fwd_blk *blk, size_t m, size_t j, size_t n,
+                    const float *p, size_t ldp, float *t, int overwrite)
+{
+    const attn_kernels *kt = c->kt;
+    const size_t Dv = c->d.Dv, off = (j - blk->j0) * blk->ldv;
+    if (!blk->vblk16)
+        kt->pv_tile.fn(m, n, Dv, p, ldp, blk->vblk + off, blk->ldv, t, Dv, NULL, overwrite);
+    else if (blk->f16)
+        kt->pv_tile_f16.fn(m, n, Dv, p, ldp, blk->vblk16 + off, blk->ldv, t, Dv, NULL, overwrite);
+    else
+        kt->pv_tile_bf16.fn(m, n, Dv, p, ldp, blk->vblk16 + off, blk->ldv, t, Dv, NULL, overwrite);
+}
+
+/* t ← the row's visible runs of P·V over the block's keys [a, a + n) (runs =
+ * maximal spans where the saved scores are not −inf), 0 when it has none. */
+static void pv_by_runs(const fwd_call *c, const fwd_blk *blk, const float *p, const float *smask,
+                       size_t a, size_t n, float *t)
+{
     int first = 1;
-    for (size_t a = 0; a < n;) {
-        while (a < n && smask[a] == -INFINITY)
-            a++;
-        size_t b = a;
-        while (b < n && smask[b] != -INFINITY)
-            b++;
-        if (b > a) {
-            pv(1, b - a, c->d.Dv, p + a, 0, v + a * ldv, ldv, t, c->d.Dv, NULL, first);
+    for (size_t x = 0; x < n;) {
+        while (x < n && smask[x] == -INFINITY)
+            x++;
+        size_t y = x;
+        while (y < n && smask[y] != -INFINITY)
+            y++;
+        if (y > x) {
+            pv_keys(c, blk, 1, a + x, y - x, p + x, 0, t, first);
             first = 0;
         }
-        a = b;
+        x = y;
     }
     if (first)
-        pv(1, 0, c->d.Dv, p, 0, v, ldv, t, c->d.Dv, NULL, 1);
+        pv_keys(c, blk, 1, a, 0, p, 0, t, 1);
 }
 
 /* O ← alpha ⊙ O + T over m rows (alpha NULL: 1). Each K/V block's P·V is
@@ -203,28 +267,6 @@ static void add_block(size_t m, size_t dv, float *o, const float *t, const float
     }
 }
 
-/* One K/V block [j0, j0 + nb) as the kernels read it: K packed in w->kp,
- * or (direct) K rows in place at ldk; V rows at ldv (copied by run_item,
- * or for direct tiles by the Q·Kᵀ sweep: only the keys [v0, v0 + vn)). */
-typedef struct fwd_blk {
-    size_t j0, nb;
-    const float *krows, *vblk;
-    const uint16_t *krows16; /* direct, 16-bit K: its rows in place (else NULL) */
-    size_t ldk, ldv;
-    size_t v0, vn; /* the keys whose V rows vblk holds */
-    int v_bad; /* −1 unknown until a row block needs it */
-    size_t kend; /* the item's last visible key + 1 (how far to hint ahead) */
-    size_t row_blocks; /* how many row blocks visit the block (cost model) */
-} fwd_blk;
-
-/* Whether the block's V holds NaN or inf (tested once, on first need). */
-static int block_v_bad(fwd_blk *blk, size_t dv)
-{
-    if (blk->v_bad < 0)
-        blk->v_bad = any_nonfinite(blk->vn, dv, blk->vblk + (blk->v0 - blk->j0) * blk->ldv,
-                                   blk->ldv);
-    return blk->v_bad;
-}
 
 /* Decode scores: rows t0..t0+m of the tile against keys [a, a + n) of the
  * block, K rows in place (qk_direct, or its 16-bit form reading a 16-bit
@@ -264,7 +306,8 @@ static void hint_keys(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t k
 }
 
 /* Direct tiles: scores of keys [a, a + n) (K in place) and the copy of
- * their V rows to w->vp, DIRECT_STEP keys at a time, hinting as it goes. */
+ * their f32 V rows to w->vp (a 16-bit V is read in place), DIRECT_STEP keys
+ * at a time, hinting as it goes. */
 static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
                          size_t m, size_t a, size_t n, fwd_blk *blk)
 {
@@ -274,7 +317,8 @@ static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_
         const size_t nn = n - x < DIRECT_STEP ? n - x : DIRECT_STEP;
         hint_keys(c, w, it, DIRECT_HINT, blk->kend);
         direct_scores(c, w, t0, m, a + x, nn, blk, w->s + x);
-        attn_pack_v_rows(c->kt, c->v, it->b, it->hk, a + x, nn, vp + x * Dv);
+        if (!blk->vblk16)
+            attn_pack_v_rows(c->kt, c->v, it->b, it->hk, a + x, nn, vp + x * Dv);
     }
     blk->v0 = a, blk->vn = n;
 }
@@ -283,8 +327,7 @@ static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_
 static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
                       size_t m, fwd_blk *blk)
 {
-    const size_t j0 = blk->j0, nb = blk->nb, ldv = blk->ldv;
-    const float *vblk = blk->vblk;
+    const size_t j0 = blk->j0, nb = blk->nb;
     int *v_bad = &blk->v_bad;
     const attn_kernels *kt = c->kt;
     const size_t D = c->d.D, Dv = c->d.Dv, kc = c->plan.kc, g = c->g;
@@ -349,23 +392,20 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
 
     const int rescale = kt->softmax_tile.fn(m, n, s, kc, w->mx + t0, w->l + t0,
                                             w->alpha + t0);
-    const float *v = vblk + (a - j0) * ldv;
     if (by_runs) {
         for (size_t r = 0; r < m; r++)
-            pv_by_runs(c, s + r * kc, w->s_mask + r * kc, n, v, ldv, w->ob + r * Dv);
+            pv_by_runs(c, blk, s + r * kc, w->s_mask + r * kc, a, n, w->ob + r * Dv);
     } else {
         /* direct tiles in steps, hinting (the same sums: pv_tile adds its
-         * keys in order, a call with alpha = NULL continuing the chain) */
-        const size_t pmr = kt->pv_tile.mr, step = c->direct ? DIRECT_STEP : n;
+         * keys in order, a call with overwrite = 0 continuing the chain) */
+        const size_t pmr = pv_mr(c, blk), step = c->direct ? DIRECT_STEP : n;
         for (size_t x = 0; x < n; x += step) {
             const size_t nn = n - x < step ? n - x : step;
             if (c->direct)
                 hint_keys(c, w, it, DIRECT_HINT, blk->kend);
-            for (size_t r = 0; r < m; r += pmr) {
-                const size_t mm = m - r < pmr ? m - r : pmr;
-                kt->pv_tile.fn(mm, nn, Dv, s + r * kc + x, kc, v + x * ldv, ldv,
-                               w->ob + r * Dv, Dv, NULL, x == 0);
-            }
+            for (size_t r = 0; r < m; r += pmr)
+                pv_keys(c, blk, m - r < pmr ? m - r : pmr, a + x, nn, s + r * kc + x, kc,
+                        w->ob + r * Dv, x == 0);
         }
     }
     add_block(m, Dv, w->o + t0 * Dv, w->ob, rescale ? w->alpha + t0 : NULL);
@@ -471,10 +511,18 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
          * column chunk at a time, which is latency-bound on rows in memory
          * and on rows pages apart ([B,S,H,D]: S2 on AVX2 49 → 84 GFLOP/s;
          * S5 decode 58 → 74 % of the read bandwidth), not from L2. Direct
-         * tiles copy the keys they see during their Q·Kᵀ sweep. */
+         * tiles copy the keys they see during their Q·Kᵀ sweep, hinted
+         * into L2 ahead; a 16-bit V they read in place (pv_tile_f16/bf16:
+         * S4 f16 3-7 % faster on AVX2 than widening it into L1 first). */
         if (!c->direct)
             attn_pack_v_rows(kt, c->v, it.b, it.hk, js, blk.nb, w->vp);
-        blk.vblk = w->vp, blk.ldv = c->d.Dv;
+        if (c->direct && c->v->dtype != ATTN_F32) {
+            blk.vblk16 = attn_at(c->v, it.b, it.hk, js);
+            blk.ldv = (size_t)c->v->stride[2];
+            blk.f16 = c->v->dtype == ATTN_F16;
+        } else {
+            blk.vblk = w->vp, blk.ldv = c->d.Dv;
+        }
         for (size_t t0 = 0; t0 < R; t0 += mb)
             row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, &blk);
     }

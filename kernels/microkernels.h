@@ -116,6 +116,20 @@ typedef void attn_pv_tile_fn(size_t m, size_t n, size_t dv,
                              const float *alpha, int overwrite);
 
 /*
+ * pv_tile_f16 / pv_tile_bf16: pv_tile with V rows of 16-bit values (ldv in
+ * elements), each widened exactly as it is read, so a decode step reads a
+ * 16-bit KV cache's V in place, with no widening pass. m ≤ the entry's mr
+ * (which may be less than pv_tile's). Every output is bitwise what pv_tile
+ * of the same ISA gives on the widened rows (the same chains in the same
+ * order; a NaN value gives NaN, its payload aside).
+ */
+typedef void attn_pv_tile_x16_fn(size_t m, size_t n, size_t dv,
+                                 const float *p, size_t ldp,
+                                 const uint16_t *v, size_t ldv,
+                                 float *o, size_t ldo,
+                                 const float *alpha, int overwrite);
+
+/*
  * softmax_row: x[0..n) ← softmax(x) in place, max-subtracted; returns the
  * row's log-sum-exp (max + log Σ exp(x − max)). All −inf (or n = 0): x = 0,
  * returns −inf. NaN in x: the row and the result are NaN. Like softmax_tile,
@@ -173,6 +187,8 @@ typedef void attn_pack_v_x16_fn(size_t n, size_t dv, const uint16_t *v, size_t l
     X(qk_direct_bf16, attn_qk_direct_x16_fn)                                   \
     X(softmax_tile, attn_softmax_tile_fn)                                      \
     X(pv_tile, attn_pv_tile_fn)                                                \
+    X(pv_tile_f16, attn_pv_tile_x16_fn)                                        \
+    X(pv_tile_bf16, attn_pv_tile_x16_fn)                                       \
     X(softmax_row, attn_softmax_row_fn)                                        \
     X(softcap_row, attn_softcap_row_fn)                                        \
     X(pack_k_f32, attn_pack_k_f32_fn)                                          \

@@ -581,27 +581,33 @@ Test(decode, peaked_scores_split_and_merged)
 
 /* A 16-bit NaN in K or V at key j0 of a split decode reaches exactly the
  * rows that see j0 (causal speculative rows: the last ones only). */
+/* Hq 4 : Hkv 1 puts one query position in a decode tile (its 4 heads see
+ * the same keys); Hq = Hkv = 1 puts the 4 positions in one tile, so the
+ * last keys are masked for some of its rows: a NaN there must stay out of
+ * them (16-bit V is read in place there, and tested for NaN in place). */
 Test(decode, nan_in_16_bit_kv_reaches_exactly_the_rows_that_see_it)
 {
     const int64_t Lk = 2000;
-    const int64_t j0s[] = {0, 777, Lk - 3, Lk - 1};
-    for (int dt = 1; dt <= 2; dt++)
-        for (int in_k = 0; in_k <= 1; in_k++)
-            for (size_t jj = 0; jj < NELEM(j0s); jj++) {
-                dcase c = dk(1, 4, 1, 4, Lk, 16, 16);
-                c.dk = c.dv = (attn_dtype)dt;
-                c.causal = 1;
-                dfix f;
-                df_init(&f, &c, 1350 + jj * 4 + (uint64_t)(dt * 2 + in_k));
-                if (in_k)
-                    dt_nan(&f.k, 0, 0, j0s[jj], 5);
-                else
-                    for (int64_t d = 0; d < c.Dv; d++)
-                        dt_nan(&f.v, 0, 0, j0s[jj], d);
-                df_ref(&f);
-                df_all_isas(&f, in_k ? "16-bit NaN in K" : "16-bit NaN in V");
-                df_free(&f);
-            }
+    const int64_t j0s[] = {0, 777, Lk - 3, Lk - 2, Lk - 1};
+    for (int hq = 1; hq <= 4; hq += 3)
+        for (int dt = 1; dt <= 2; dt++)
+            for (int in_k = 0; in_k <= 1; in_k++)
+                for (size_t jj = 0; jj < NELEM(j0s); jj++) {
+                    dcase c = dk(1, hq, 1, 4, Lk, 16, 16);
+                    c.dk = c.dv = (attn_dtype)dt;
+                    c.causal = 1;
+                    dfix f;
+                    df_init(&f, &c,
+                            1350 + jj * 4 + (uint64_t)(dt * 2 + in_k) + (uint64_t)hq * 100);
+                    if (in_k)
+                        dt_nan(&f.k, 0, 0, j0s[jj], 5);
+                    else
+                        for (int64_t d = 0; d < c.Dv; d++)
+                            dt_nan(&f.v, 0, 0, j0s[jj], d);
+                    df_ref(&f);
+                    df_all_isas(&f, in_k ? "16-bit NaN in K" : "16-bit NaN in V");
+                    df_free(&f);
+                }
 }
 
 /* ------------------------------------------------------------------ split vs unsplit */

@@ -44,6 +44,7 @@ typedef SLOT_ENTRY(attn_qk_direct_fn) qkd_entry;
 typedef SLOT_ENTRY(attn_qk_direct_x16_fn) qkx_entry;
 typedef SLOT_ENTRY(attn_softmax_tile_fn) smt_entry;
 typedef SLOT_ENTRY(attn_pv_tile_fn) pv_entry;
+typedef SLOT_ENTRY(attn_pv_tile_x16_fn) pvt16_entry;
 typedef SLOT_ENTRY(attn_softmax_row_fn) smr_entry;
 typedef SLOT_ENTRY(attn_softcap_row_fn) scr_entry;
 typedef SLOT_ENTRY(attn_pack_k_f32_fn) pk_entry;
@@ -61,6 +62,8 @@ typedef SLOT_ENTRY(attn_pack_v_x16_fn) pvx_entry;
 #define PICK_qk_direct_bf16(x)
 #define PICK_softmax_tile(x)
 #define PICK_pv_tile(x)
+#define PICK_pv_tile_f16(x)
+#define PICK_pv_tile_bf16(x)
 #define PICK_softmax_row(x)
 #define PICK_softcap_row(x)
 #define PICK_pack_k_f32(x)
@@ -117,6 +120,22 @@ static const pv_entry pv_tile_list[] = {
 };
 #undef PICK_pv_tile
 #define PICK_pv_tile(x)
+
+#undef PICK_pv_tile_f16
+#define PICK_pv_tile_f16(x) x
+static const pvt16_entry pv_tile_f16_list[] = {
+#include "ukr/all.h"
+};
+#undef PICK_pv_tile_f16
+#define PICK_pv_tile_f16(x)
+
+#undef PICK_pv_tile_bf16
+#define PICK_pv_tile_bf16(x) x
+static const pvt16_entry pv_tile_bf16_list[] = {
+#include "ukr/all.h"
+};
+#undef PICK_pv_tile_bf16
+#define PICK_pv_tile_bf16(x)
 
 #undef PICK_softmax_row
 #define PICK_softmax_row(x) x
@@ -1011,6 +1030,93 @@ Test(kernels, pv_tile_overwrite_ignores_garbage_in_o)
                                       sizeof msg),
                               "%s", msg);
     }
+}
+
+/* pv_tile_f16/bf16 against pv_tile of the same ISA on the widened rows:
+ * bitwise the same O (NaN for NaN) in every mode, for m up to the entry's
+ * mr, tails of n and dv, subnormal values, a NaN value; nothing outside
+ * O[m × dv] written. V is allocated to its last element (ASan sees a read
+ * past a row's dv). */
+static void pv_x16_run(const pvt16_entry *list, size_t count, int bf, uint64_t seed)
+{
+    tu_rng rng = {seed};
+    float (*const widen)(uint16_t) = bf ? tu_bf16_to_f32 : tu_f16_to_f32;
+    const size_t ns[] = {0, 1, 3, 8, 17, 40};
+    for (size_t e = 0; e < count; e++) {
+        const pvt16_entry *x = &list[e];
+        if (!runnable(x->isa))
+            continue;
+        const pv_entry *f = NULL;
+        for (size_t i = 0; i < NELEM(pv_tile_list) && !f; i++)
+            if (pv_tile_list[i].isa == x->isa)
+                f = &pv_tile_list[i];
+        cr_assert(f != NULL, "%s: no f32 pv_tile of its ISA", x->name);
+        cr_assert(x->mr <= f->mr, "%s: mr %u > pv_tile's %u", x->name, x->mr, f->mr);
+        const size_t dvs[] = {1, 3, 7, 8, 9, x->nr - 1, x->nr, x->nr + 1, 2 * x->nr + 3, 64, 128};
+        for (size_t m = 1; m <= x->mr; m++)
+            for (size_t in = 0; in < NELEM(ns); in++)
+                for (size_t id = 0; id < NELEM(dvs); id++)
+                    for (int mode = PV_OVERWRITE; mode <= PV_RESCALE; mode++) {
+                        const size_t n = ns[in], dv = dvs[id], ldp = n + 3, ldv = dv + 2;
+                        const size_t ldo = dv + 5, nv = n ? (n - 1) * ldv + dv : 1;
+                        float *p = alloc_f32(n ? (m - 1) * ldp + n : 1, TU_NAN_BITS);
+                        uint16_t *v = malloc(nv * sizeof(uint16_t));
+                        float *vw = alloc_f32(nv, TU_NAN_BITS);
+                        float *o = alloc_f32(x->mr * ldo, TU_SENTINEL);
+                        float *o32 = alloc_f32(x->mr * ldo, TU_SENTINEL);
+                        float alpha[64];
+                        for (size_t r = 0; r < m; r++) {
+                            for (size_t j = 0; j < n; j++)
+                                p[r * ldp + j] = (float)tu_uniform(&rng, 0, 1);
+                            alpha[r] = (float)tu_uniform(&rng, 0, 1);
+                            for (size_t c = 0; c < dv; c++)
+                                o[r * ldo + c] = o32[r * ldo + c] = (float)tu_uniform(&rng, -2, 2);
+                        }
+                        for (size_t i = 0; i < nv; i++) {
+                            /* |value| < 2, exponents down to the subnormals */
+                            const uint64_t r = tu_next(&rng);
+                            const uint16_t sign = (uint16_t)((r >> 20 & 1) << 15);
+                            v[i] = bf ? (uint16_t)(sign | (uint16_t)(100 + r % 28) << 7 | (r >> 8 & 0x7f))
+                                      : (uint16_t)(sign | (uint16_t)(r % 16) << 10 | (r >> 8 & 0x3ff));
+                        }
+                        if (n > 2 && dv > 1) /* a NaN in key 2's row */
+                            v[2 * ldv + dv / 2] = bf ? 0x7fc1 : 0x7e01;
+                        for (size_t i = 0; i < nv; i++)
+                            vw[i] = widen(v[i]);
+                        const float *al = mode == PV_RESCALE ? alpha : NULL;
+                        x->fn(m, n, dv, p, ldp, v, ldv, o, ldo, al, mode == PV_OVERWRITE);
+                        f->fn(m, n, dv, p, ldp, vw, ldv, o32, ldo, al, mode == PV_OVERWRITE);
+                        for (size_t r = 0; r < x->mr; r++)
+                            for (size_t c = 0; c < ldo; c++) {
+                                const float got = o[r * ldo + c];
+                                if (r >= m || c >= dv)
+                                    cr_assert(is_bits(got, TU_SENTINEL),
+                                              "%s m=%zu n=%zu dv=%zu: wrote O[%zu][%zu] outside",
+                                              x->name, m, n, dv, r, c);
+                                else
+                                    cr_assert(same_f32(got, o32[r * ldo + c]),
+                                              "%s mode %d m=%zu n=%zu dv=%zu: O[%zu][%zu] = %a, %s "
+                                              "on the widened rows gives %a",
+                                              x->name, mode, m, n, dv, r, c, (double)got, f->name,
+                                              (double)o32[r * ldo + c]);
+                            }
+                        if (n > 2 && dv > 1)
+                            for (size_t r = 0; r < m; r++)
+                                cr_assert(isnan(o[r * ldo + dv / 2]), "%s: NaN value gave %a",
+                                          x->name, (double)o[r * ldo + dv / 2]);
+                        free(p), free(v), free(vw), free(o), free(o32);
+                    }
+    }
+}
+
+Test(kernels, pv_tile_f16_is_pv_tile_on_widened_values)
+{
+    pv_x16_run(pv_tile_f16_list, NELEM(pv_tile_f16_list), 0, 621);
+}
+
+Test(kernels, pv_tile_bf16_is_pv_tile_on_widened_values)
+{
+    pv_x16_run(pv_tile_bf16_list, NELEM(pv_tile_bf16_list), 1, 622);
 }
 
 /* ------------------------------------------------------------------ softmax_row */

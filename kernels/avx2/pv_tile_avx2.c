@@ -1,7 +1,8 @@
 /*
  * pv_tile, AVX2 + FMA: O[m × dv] = P[m × n] · V[n × dv] + (overwrite ? 0 :
  * alpha ⊙ O), alpha NULL meaning 1 (contract in microkernels.h). m ≤ 6, n ≥ 0,
- * V rows f32 at ldv (packed or in place, no alignment assumed).
+ * V rows f32 at ldv (packed or in place, no alignment assumed); and
+ * pv_tile_f16/bf16, the same with 16-bit V rows (last paragraph).
  *
  * Blocking 6 × 16: O is walked in chunks of 16 columns; a chunk's 6 × 16
  * outputs stay in 12 accumulators while j runs over the n keys: 2 loads of
@@ -17,14 +18,46 @@
  * row's result does not depend on m, on its position in the tile or on its
  * column's position in a chunk.
  * With overwrite, O is never read (it may hold garbage or NaN).
+ * pv_tile_f16/bf16 run the same code with V rows of 16-bit values, widened as
+ * they are loaded (F16C / a 16-bit shift; tails through memory): the same
+ * chains on the same values, so bitwise the f32 kernel on widened rows.
  */
 #include <assert.h>
 #include <immintrin.h>
 
+#include "convert.h"
 #include "microkernels.h"
 #include "avx2/mask_avx2.h"
 
 enum { MR = 6, NR = 16 };
+enum { VT_F32, VT_F16, VT_BF16 }; /* V's element type */
+
+/* Element `at` of a V array of type VT. */
+static inline __attribute__((always_inline)) const void *
+v_at(const int VT, const void *v, size_t at)
+{
+    return (const char *)v + at * (VT == VT_F32 ? sizeof(float) : sizeof(uint16_t));
+}
+
+/* 8 values of a V row at `row`, widened; masked: only the first nc (lanes
+ * of mask), zeros after, nothing past them read. */
+static inline __attribute__((always_inline)) __m256
+load_v8(const int VT, const void *row, int masked, __m256i mask, size_t nc)
+{
+    if (VT == VT_F32)
+        return masked ? _mm256_maskload_ps(row, mask) : _mm256_loadu_ps(row);
+    const uint16_t *h = row;
+    if (masked) {
+        float t[8] = {0};
+        for (size_t c = 0; c < nc; c++)
+            t[c] = VT == VT_F16 ? attn_f16_to_f32(h[c]) : attn_bf16_to_f32(h[c]);
+        return _mm256_loadu_ps(t);
+    }
+    const __m128i x = _mm_loadu_si128((const __m128i *)row);
+    if (VT == VT_F16)
+        return _mm256_cvtph_ps(x);
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(x), 16));
+}
 
 /* Old value of 8 outputs of row r: 0 (overwrite), O, or alpha[r]·O. */
 static inline __attribute__((always_inline)) __m256
@@ -68,12 +101,13 @@ store_acc(float *orow, __m256 acc, int masked, __m256i mask)
     }
 
 /* One chunk of W·8 columns starting at o / v (already offset by the chunk).
- * M, W and MASKED are constants after inlining; with MASKED the last of the W
- * vectors touches only the lanes of mask. One mask at most keeps the masked
- * 6-row chunk at 12 + 2 + 1 + 1 = 16 registers, spill-free like the others. */
+ * M, W, MASKED and VT are constants after inlining; with MASKED the last of
+ * the W vectors touches only the lanes of mask (its nc columns). One mask at
+ * most keeps the masked 6-row chunk at 12 + 2 + 1 + 1 = 16 registers,
+ * spill-free like the others. */
 static inline __attribute__((always_inline)) void
-pv_chunk(const size_t M, const int W, const int MASKED, __m256i mask,
-         size_t n, const float *p, size_t ldp, const float *v, size_t ldv,
+pv_chunk(const size_t M, const int W, const int MASKED, const int VT, __m256i mask,
+         size_t nc, size_t n, const float *p, size_t ldp, const void *v, size_t ldv,
          float *o, size_t ldo, const float *alpha, int overwrite)
 {
     /* Rows past M alias row 0: never read, but no out-of-object pointer. */
@@ -92,12 +126,8 @@ pv_chunk(const size_t M, const int W, const int MASKED, __m256i mask,
     PV_INIT(0) PV_INIT(1) PV_INIT(2) PV_INIT(3) PV_INIT(4) PV_INIT(5)
 #pragma GCC unroll 4
     for (size_t j = 0; j < n; j++) {
-        const float *vrow = v + j * ldv;
-        const __m256 v0 = W == 1 && MASKED ? _mm256_maskload_ps(vrow, mask)
-                                           : _mm256_loadu_ps(vrow);
-        const __m256 v1 = W == 1 ? v0
-                        : MASKED ? _mm256_maskload_ps(vrow + 8, mask)
-                                 : _mm256_loadu_ps(vrow + 8);
+        const __m256 v0 = load_v8(VT, v_at(VT, v, j * ldv), W == 1 && MASKED, mask, nc);
+        const __m256 v1 = W == 1 ? v0 : load_v8(VT, v_at(VT, v, j * ldv + 8), MASKED, mask, nc);
         PV_FMA(0) PV_FMA(1) PV_FMA(2) PV_FMA(3) PV_FMA(4) PV_FMA(5)
     }
     PV_STORE(0) PV_STORE(1) PV_STORE(2) PV_STORE(3) PV_STORE(4) PV_STORE(5)
@@ -107,22 +137,64 @@ pv_chunk(const size_t M, const int W, const int MASKED, __m256i mask,
 #undef PV_INIT
 #undef PV_STORE
 
+/* One row, 64 columns: 8 chains. (A 16-column chunk has only 2 chains per
+ * row, and one row — decoding — would leave the FMA ports waiting on their
+ * latency.) The same operations per output as pv_chunk. */
 static inline __attribute__((always_inline)) void
-pv_rows(const size_t M, size_t n, size_t dv, const float *p, size_t ldp,
-        const float *v, size_t ldv, float *o, size_t ldo,
+pv_row64(const int VT, size_t n, const float *p, const void *v, size_t ldv, float *o,
+         const float *alpha, int overwrite)
+{
+    const __m256i none = _mm256_setzero_si256();
+    __m256 acc[8];
+    for (int x = 0; x < 8; x++)
+        acc[x] = init_acc(o + 8 * x, alpha, 0, overwrite, 0, none);
+    for (size_t j = 0; j < n; j++) {
+        const __m256 b = _mm256_broadcast_ss(p + j);
+        for (int x = 0; x < 8; x++)
+            acc[x] = _mm256_fmadd_ps(b, load_v8(VT, v_at(VT, v, j * ldv + 8 * (size_t)x), 0, none, 8),
+                                     acc[x]);
+    }
+    for (int x = 0; x < 8; x++)
+        store_acc(o + 8 * x, acc[x], 0, none);
+}
+
+static inline __attribute__((always_inline)) void
+pv_rows(const size_t M, const int VT, size_t n, size_t dv, const float *p, size_t ldp,
+        const void *v, size_t ldv, float *o, size_t ldo,
         const float *alpha, int overwrite)
 {
     const __m256i none = _mm256_setzero_si256();
     size_t c0 = 0;
+    if (M == 1)
+        for (; c0 + 64 <= dv; c0 += 64)
+            pv_row64(VT, n, p, v_at(VT, v, c0), ldv, o + c0, alpha, overwrite);
     for (; c0 + NR <= dv; c0 += NR)
-        pv_chunk(M, 2, 0, none, n, p, ldp, v + c0, ldv, o + c0, ldo, alpha, overwrite);
-    const ptrdiff_t nc = (ptrdiff_t)(dv - c0); /* 0..15 columns left */
+        pv_chunk(M, 2, 0, VT, none, 8, n, p, ldp, v_at(VT, v, c0), ldv, o + c0, ldo, alpha,
+                 overwrite);
+    const size_t nc = dv - c0; /* 0..15 columns left */
     if (nc > 8)
-        pv_chunk(M, 2, 1, attn_avx2_lane_mask(nc - 8),
-                 n, p, ldp, v + c0, ldv, o + c0, ldo, alpha, overwrite);
+        pv_chunk(M, 2, 1, VT, attn_avx2_lane_mask((ptrdiff_t)nc - 8), nc - 8,
+                 n, p, ldp, v_at(VT, v, c0), ldv, o + c0, ldo, alpha, overwrite);
     else if (nc > 0)
-        pv_chunk(M, 1, 1, attn_avx2_lane_mask(nc),
-                 n, p, ldp, v + c0, ldv, o + c0, ldo, alpha, overwrite);
+        pv_chunk(M, 1, 1, VT, attn_avx2_lane_mask((ptrdiff_t)nc), nc,
+                 n, p, ldp, v_at(VT, v, c0), ldv, o + c0, ldo, alpha, overwrite);
+}
+
+/* The slot for V of type VT (m ≤ 6: one instantiation per row count). */
+static inline __attribute__((always_inline)) void
+pv_tile(const int VT, size_t m, size_t n, size_t dv, const float *p, size_t ldp,
+        const void *v, size_t ldv, float *o, size_t ldo, const float *alpha, int overwrite)
+{
+    assert(m <= MR);
+    switch (m) {
+    case 6: pv_rows(6, VT, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
+    case 5: pv_rows(5, VT, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
+    case 4: pv_rows(4, VT, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
+    case 3: pv_rows(3, VT, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
+    case 2: pv_rows(2, VT, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
+    case 1: pv_rows(1, VT, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
+    default: break; /* m = 0: nothing to do */
+    }
 }
 
 void attn_f32_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
@@ -131,14 +203,23 @@ void attn_f32_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
                                      float *o, size_t ldo,
                                      const float *alpha, int overwrite)
 {
-    assert(m <= MR);
-    switch (m) {
-    case 6: pv_rows(6, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
-    case 5: pv_rows(5, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
-    case 4: pv_rows(4, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
-    case 3: pv_rows(3, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
-    case 2: pv_rows(2, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
-    case 1: pv_rows(1, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite); break;
-    default: break; /* m = 0: nothing to do */
-    }
+    pv_tile(VT_F32, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
+}
+
+void attn_f16_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
+                                     const float *p, size_t ldp,
+                                     const uint16_t *v, size_t ldv,
+                                     float *o, size_t ldo,
+                                     const float *alpha, int overwrite)
+{
+    pv_tile(VT_F16, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
+}
+
+void attn_bf16_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
+                                      const float *p, size_t ldp,
+                                      const uint16_t *v, size_t ldv,
+                                      float *o, size_t ldo,
+                                      const float *alpha, int overwrite)
+{
+    pv_tile(VT_BF16, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
 }

@@ -15,6 +15,10 @@
  * or 0) and accumulates its n products strictly in key order j = 0..n-1 in
  * one fused multiply-add chain, so a row's result depends neither on m nor on
  * its position in the tile nor on the column chunking.
+ *
+ * pv_tile_f16/bf16: the same code with V rows of 16-bit values, widened as
+ * they are loaded (FCVTL for binary16, a 16-bit shift for bfloat16): the
+ * same chains on the same values, so bitwise the f32 kernel on widened rows.
  */
 #include <assert.h>
 
@@ -22,20 +26,45 @@
 #include "neon/neon_intrin.h"
 
 attn_pv_tile_fn attn_f32_pv_tile_ukr_4x16__neon;
+attn_pv_tile_x16_fn attn_f16_pv_tile_ukr_4x16__neon, attn_bf16_pv_tile_ukr_4x16__neon;
 
 enum { MR = 4, NR = 16, NV = NR / 4 };
+enum { V_F32, V_F16, V_BF16 }; /* V's element type */
 
 typedef struct pv_args {
     size_t n;
     const float *p;
     size_t ldp;
-    const float *v;
+    const void *v;
     size_t ldv;
     float *o;
     size_t ldo;
     const float *alpha;
     int overwrite;
 } pv_args;
+
+/* w ≤ 4 values of V row j from column c on, widened exactly, zeros after
+ * (nothing past them read). kind is a constant after inlining. */
+ATTN_NEON_INLINE float32x4_t v4(const pv_args *a, const int kind, size_t j, size_t c, size_t w)
+{
+    if (kind == V_F32) {
+        const float *p = (const float *)a->v + j * a->ldv + c;
+        return w >= 4 ? vld1q_f32(p) : attn_neon_load_part(p, w, 0.0f);
+    }
+    const uint16_t *p = (const uint16_t *)a->v + j * a->ldv + c;
+    uint16x4_t h;
+    if (w >= 4) {
+        h = vld1_u16(p);
+    } else {
+        uint16_t b[4] = {0, 0, 0, 0};
+        for (size_t x = 0; x < w; x++)
+            b[x] = p[x];
+        h = vld1_u16(b);
+    }
+    if (kind == V_BF16)
+        return vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(h), 16));
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
 
 /* The starting value of row r's accumulator over the cols ≤ 4 columns at o. */
 ATTN_NEON_INLINE float32x4_t pv_init(const pv_args *a, size_t r, const float *o, size_t cols)
@@ -47,7 +76,7 @@ ATTN_NEON_INLINE float32x4_t pv_init(const pv_args *a, size_t r, const float *o,
 }
 
 /* Columns [c0, c0 + 16) of M rows. */
-ATTN_NEON_INLINE void pv_chunk16(const size_t M, const pv_args *a, size_t c0)
+ATTN_NEON_INLINE void pv_chunk16(const size_t M, const int kind, const pv_args *a, size_t c0)
 {
     float32x4_t acc[MR][NV];
     ATTN_NEON_UNROLL
@@ -56,7 +85,6 @@ ATTN_NEON_INLINE void pv_chunk16(const size_t M, const pv_args *a, size_t c0)
         for (size_t c = 0; c < NV; c++)
             acc[r][c] = pv_init(a, r, a->o + r * a->ldo + c0 + 4 * c, 4);
     }
-    const float *v = a->v + c0;
     size_t j = 0;
     for (; j + 4 <= a->n; j += 4) {
         float32x4_t pv[MR];
@@ -65,11 +93,10 @@ ATTN_NEON_INLINE void pv_chunk16(const size_t M, const pv_args *a, size_t c0)
             pv[r] = vld1q_f32(a->p + r * a->ldp + j);
         ATTN_NEON_UNROLL
         for (size_t l = 0; l < 4; l++) {
-            const float *vrow = v + (j + l) * a->ldv;
             float32x4_t vv[NV];
             ATTN_NEON_UNROLL
             for (size_t c = 0; c < NV; c++)
-                vv[c] = vld1q_f32(vrow + 4 * c);
+                vv[c] = v4(a, kind, j + l, c0 + 4 * c, 4);
             ATTN_NEON_UNROLL
             for (size_t r = 0; r < M; r++) {
                 const float32x4_t pb = attn_neon_lane_dup(pv[r], l);
@@ -80,11 +107,10 @@ ATTN_NEON_INLINE void pv_chunk16(const size_t M, const pv_args *a, size_t c0)
         }
     }
     for (; j < a->n; j++) {
-        const float *vrow = v + j * a->ldv;
         float32x4_t vv[NV];
         ATTN_NEON_UNROLL
         for (size_t c = 0; c < NV; c++)
-            vv[c] = vld1q_f32(vrow + 4 * c);
+            vv[c] = v4(a, kind, j, c0 + 4 * c, 4);
         ATTN_NEON_UNROLL
         for (size_t r = 0; r < M; r++) {
             const float32x4_t pb = vld1q_dup_f32(a->p + r * a->ldp + j);
@@ -102,15 +128,15 @@ ATTN_NEON_INLINE void pv_chunk16(const size_t M, const pv_args *a, size_t c0)
 }
 
 /* Columns [c0, c0 + cols), cols ≤ 4, of M rows. */
-ATTN_NEON_INLINE void pv_chunk4(const size_t M, const pv_args *a, size_t c0, size_t cols)
+ATTN_NEON_INLINE void pv_chunk4(const size_t M, const int kind, const pv_args *a, size_t c0,
+                                size_t cols)
 {
     float32x4_t acc[MR];
     ATTN_NEON_UNROLL
     for (size_t r = 0; r < M; r++)
         acc[r] = pv_init(a, r, a->o + r * a->ldo + c0, cols);
-    const float *v = a->v + c0;
     for (size_t j = 0; j < a->n; j++) {
-        const float32x4_t vv = attn_neon_load_part(v + j * a->ldv, cols, 0.0f);
+        const float32x4_t vv = v4(a, kind, j, c0, cols);
         ATTN_NEON_UNROLL
         for (size_t r = 0; r < M; r++)
             acc[r] = vfmaq_f32(acc[r], vv, vld1q_dup_f32(a->p + r * a->ldp + j));
@@ -120,13 +146,25 @@ ATTN_NEON_INLINE void pv_chunk4(const size_t M, const pv_args *a, size_t c0, siz
         attn_neon_store_part(a->o + r * a->ldo + c0, acc[r], cols);
 }
 
-ATTN_NEON_INLINE void pv_rows(const size_t M, const pv_args *a, size_t dv)
+ATTN_NEON_INLINE void pv_rows(const size_t M, const int kind, const pv_args *a, size_t dv)
 {
     size_t c0 = 0;
     for (; c0 + NR <= dv; c0 += NR)
-        pv_chunk16(M, a, c0);
+        pv_chunk16(M, kind, a, c0);
     for (; c0 < dv; c0 += 4)
-        pv_chunk4(M, a, c0, dv - c0 < 4 ? dv - c0 : 4);
+        pv_chunk4(M, kind, a, c0, dv - c0 < 4 ? dv - c0 : 4);
+}
+
+ATTN_NEON_INLINE void pv_tile(const int kind, size_t m, size_t dv, const pv_args *a)
+{
+    assert(m <= MR);
+    switch (m) {
+    case 4: pv_rows(4, kind, a, dv); break;
+    case 3: pv_rows(3, kind, a, dv); break;
+    case 2: pv_rows(2, kind, a, dv); break;
+    case 1: pv_rows(1, kind, a, dv); break;
+    default: break;
+    }
 }
 
 void attn_f32_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
@@ -135,13 +173,26 @@ void attn_f32_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
                                      float *o, size_t ldo,
                                      const float *alpha, int overwrite)
 {
-    assert(m <= MR);
     const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};
-    switch (m) {
-    case 4: pv_rows(4, &a, dv); break;
-    case 3: pv_rows(3, &a, dv); break;
-    case 2: pv_rows(2, &a, dv); break;
-    case 1: pv_rows(1, &a, dv); break;
-    default: break;
-    }
+    pv_tile(V_F32, m, dv, &a);
+}
+
+void attn_f16_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
+                                     const float *p, size_t ldp,
+                                     const uint16_t *v, size_t ldv,
+                                     float *o, size_t ldo,
+                                     const float *alpha, int overwrite)
+{
+    const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};
+    pv_tile(V_F16, m, dv, &a);
+}
+
+void attn_bf16_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
+                                      const float *p, size_t ldp,
+                                      const uint16_t *v, size_t ldv,
+                                      float *o, size_t ldo,
+                                      const float *alpha, int overwrite)
+{
+    const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};
+    pv_tile(V_BF16, m, dv, &a);
 }

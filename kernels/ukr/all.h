@@ -25,6 +25,12 @@
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pv_tile, attn_pv_tile_fn, isa, sym, mr, nr))
 #include "ukr/pv_tile.inc"
 #undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pv_tile_f16, attn_pv_tile_x16_fn, isa, sym, mr, nr))
+#include "ukr/pv_tile_f16.inc"
+#undef ATTN_UKR
+#define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(pv_tile_bf16, attn_pv_tile_x16_fn, isa, sym, mr, nr))
+#include "ukr/pv_tile_bf16.inc"
+#undef ATTN_UKR
 #define ATTN_UKR(isa, sym, mr, nr) ATTN_IF_##isa(ATTN_EACH(softmax_row, attn_softmax_row_fn, isa, sym, mr, nr))
 #include "ukr/softmax_row.inc"
 #undef ATTN_UKR

@@ -69,6 +69,8 @@ static void check_kernel(const entry *e)
         pt_check_softmax_tile(e->name, (attn_softmax_tile_fn *)e->fn);
     else if (!strcmp(s, "pv_tile"))
         pt_check_pv_tile(e->name, (attn_pv_tile_fn *)e->fn, e->mr);
+    else if (!strcmp(s, "pv_tile_f16") || !strcmp(s, "pv_tile_bf16"))
+        pt_check_pv_tile_x16(e->name, (attn_pv_tile_x16_fn *)e->fn, e->mr, s[8] == 'b');
     else if (!strcmp(s, "softmax_row"))
         pt_check_softmax_row(e->name, (attn_softmax_row_fn *)e->fn);
     else if (!strcmp(s, "qk_direct"))

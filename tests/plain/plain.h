@@ -56,6 +56,7 @@ int pt_same(float a, float b);
 void pt_check_qk_tile(const char *name, attn_qk_tile_fn *fn, unsigned mr, unsigned nr);
 void pt_check_softmax_tile(const char *name, attn_softmax_tile_fn *fn);
 void pt_check_pv_tile(const char *name, attn_pv_tile_fn *fn, unsigned mr);
+void pt_check_pv_tile_x16(const char *name, attn_pv_tile_x16_fn *fn, unsigned mr, int bf);
 void pt_check_softmax_row(const char *name, attn_softmax_row_fn *fn);
 void pt_check_softcap_row(const char *name, attn_softcap_row_fn *fn);
 void pt_check_qk_direct(const char *name, attn_qk_direct_fn *fn, unsigned mr);
