@@ -103,7 +103,7 @@ static void note(const char *fmt, ...)
     va_end(ap);
 }
 
-static void die(int code, const char *fmt, ...)
+static _Noreturn void die(int code, const char *fmt, ...)
 {
     va_list ap;
     fflush(stdout);
