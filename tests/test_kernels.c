@@ -1032,6 +1032,34 @@ Test(kernels, pv_tile_overwrite_ignores_garbage_in_o)
     }
 }
 
+/* A random 16-bit value (bf: bfloat16, else binary16) of |value| < 2,
+ * exponents down to the subnormals. */
+static uint16_t rand_x16(tu_rng *rng, int bf)
+{
+    const uint64_t r = tu_next(rng);
+    const uint16_t sign = (uint16_t)((r >> 20 & 1) << 15);
+    return bf ? (uint16_t)(sign | (uint16_t)(100 + r % 28) << 7 | (r >> 8 & 0x7f))
+              : (uint16_t)(sign | (uint16_t)(r % 16) << 10 | (r >> 8 & 0x3ff));
+}
+
+/* The output of a 16-bit kernel (got: rows × ld) against its f32 twin's on
+ * the widened values (want): [m × n] bitwise the same (NaN for NaN), the
+ * sentinel elsewhere. ctx names the call. */
+static void assert_twin(const char *ctx, const char *twin, size_t rows, size_t ld, size_t m,
+                        size_t n, const float *got, const float *want)
+{
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < ld; c++) {
+            const float g = got[r * ld + c];
+            if (r >= m || c >= n)
+                cr_assert(is_bits(g, TU_SENTINEL), "%s: wrote [%zu][%zu] outside", ctx, r, c);
+            else
+                cr_assert(same_f32(g, want[r * ld + c]),
+                          "%s: [%zu][%zu] = %a, %s on the widened values gives %a", ctx, r, c,
+                          (double)g, twin, (double)want[r * ld + c]);
+        }
+}
+
 /* pv_tile_f16/bf16 against pv_tile of the same ISA on the widened rows:
  * bitwise the same O (NaN for NaN) in every mode, for m up to the entry's
  * mr, tails of n and dv, subnormal values, a NaN value; nothing outside
@@ -1072,13 +1100,8 @@ static void pv_x16_run(const pvt16_entry *list, size_t count, int bf, uint64_t s
                             for (size_t c = 0; c < dv; c++)
                                 o[r * ldo + c] = o32[r * ldo + c] = (float)tu_uniform(&rng, -2, 2);
                         }
-                        for (size_t i = 0; i < nv; i++) {
-                            /* |value| < 2, exponents down to the subnormals */
-                            const uint64_t r = tu_next(&rng);
-                            const uint16_t sign = (uint16_t)((r >> 20 & 1) << 15);
-                            v[i] = bf ? (uint16_t)(sign | (uint16_t)(100 + r % 28) << 7 | (r >> 8 & 0x7f))
-                                      : (uint16_t)(sign | (uint16_t)(r % 16) << 10 | (r >> 8 & 0x3ff));
-                        }
+                        for (size_t i = 0; i < nv; i++)
+                            v[i] = rand_x16(&rng, bf);
                         if (n > 2 && dv > 1) /* a NaN in key 2's row */
                             v[2 * ldv + dv / 2] = bf ? 0x7fc1 : 0x7e01;
                         for (size_t i = 0; i < nv; i++)
@@ -1086,20 +1109,10 @@ static void pv_x16_run(const pvt16_entry *list, size_t count, int bf, uint64_t s
                         const float *al = mode == PV_RESCALE ? alpha : NULL;
                         x->fn(m, n, dv, p, ldp, v, ldv, o, ldo, al, mode == PV_OVERWRITE);
                         f->fn(m, n, dv, p, ldp, vw, ldv, o32, ldo, al, mode == PV_OVERWRITE);
-                        for (size_t r = 0; r < x->mr; r++)
-                            for (size_t c = 0; c < ldo; c++) {
-                                const float got = o[r * ldo + c];
-                                if (r >= m || c >= dv)
-                                    cr_assert(is_bits(got, TU_SENTINEL),
-                                              "%s m=%zu n=%zu dv=%zu: wrote O[%zu][%zu] outside",
-                                              x->name, m, n, dv, r, c);
-                                else
-                                    cr_assert(same_f32(got, o32[r * ldo + c]),
-                                              "%s mode %d m=%zu n=%zu dv=%zu: O[%zu][%zu] = %a, %s "
-                                              "on the widened rows gives %a",
-                                              x->name, mode, m, n, dv, r, c, (double)got, f->name,
-                                              (double)o32[r * ldo + c]);
-                            }
+                        char ctx[160];
+                        snprintf(ctx, sizeof ctx, "%s mode %d m=%zu n=%zu dv=%zu: O", x->name,
+                                 mode, m, n, dv);
+                        assert_twin(ctx, f->name, x->mr, ldo, m, dv, o, o32);
                         if (n > 2 && dv > 1)
                             for (size_t r = 0; r < m; r++)
                                 cr_assert(isnan(o[r * ldo + dv / 2]), "%s: NaN value gave %a",
@@ -1413,33 +1426,17 @@ static void qk_direct_x16_run(const qkx_entry *list, size_t count, int bf, uint6
                     for (size_t r = 0; r < m; r++)
                         for (size_t t = 0; t < d; t++)
                             q[r * ldq + t] = (float)tu_uniform(&rng, -1, 1);
-                    for (size_t i = 0; i < nk; i++) {
-                        /* |value| < 2, exponents down to the subnormals */
-                        const uint64_t r = tu_next(&rng);
-                        const uint16_t sign = (uint16_t)((r >> 20 & 1) << 15);
-                        k[i] = bf ? (uint16_t)(sign | (uint16_t)(100 + r % 28) << 7 | (r >> 8 & 0x7f))
-                                  : (uint16_t)(sign | (uint16_t)(r % 16) << 10 | (r >> 8 & 0x3ff));
-                    }
+                    for (size_t i = 0; i < nk; i++)
+                        k[i] = rand_x16(&rng, bf);
                     if (n > 2 && d > 1) /* a NaN in key 2 */
                         k[2 * ldk + d / 2] = bf ? 0x7fc1 : 0x7e01;
                     for (size_t i = 0; i < nk; i++)
                         kw[i] = widen(k[i]);
                     x->fn(m, n, d, q, ldq, k, ldk, s, lds);
                     f->fn(m, n, d, q, ldq, kw, ldk, s32, lds);
-                    for (size_t r = 0; r <= m; r++)
-                        for (size_t j = 0; j < lds; j++) {
-                            const float got = s[r * lds + j];
-                            if (r >= m || j >= n)
-                                cr_assert(is_bits(got, TU_SENTINEL),
-                                          "%s m=%zu n=%zu d=%zu: wrote S[%zu][%zu] outside",
-                                          x->name, m, n, d, r, j);
-                            else
-                                cr_assert(same_f32(got, s32[r * lds + j]),
-                                          "%s m=%zu n=%zu d=%zu: S[%zu][%zu] = %a, %s on the "
-                                          "widened rows gives %a",
-                                          x->name, m, n, d, r, j, (double)got, f->name,
-                                          (double)s32[r * lds + j]);
-                        }
+                    char ctx[160];
+                    snprintf(ctx, sizeof ctx, "%s m=%zu n=%zu d=%zu: S", x->name, m, n, d);
+                    assert_twin(ctx, f->name, m + 1, lds, m, n, s, s32);
                     if (n > 2 && d > 1)
                         for (size_t r = 0; r < m; r++)
                             cr_assert(isnan(s[r * lds + 2]), "%s: NaN key gave %a", x->name,

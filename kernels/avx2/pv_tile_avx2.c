@@ -197,29 +197,17 @@ pv_tile(const int VT, size_t m, size_t n, size_t dv, const float *p, size_t ldp,
     }
 }
 
-void attn_f32_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
-                                     const float *p, size_t ldp,
-                                     const float *v, size_t ldv,
-                                     float *o, size_t ldo,
-                                     const float *alpha, int overwrite)
-{
-    pv_tile(VT_F32, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
-}
+/* attn_<T>_pv_tile_ukr_6x16__avx2: V elements of type VT, VT_<KIND>. */
+#define PV_ENTRY(T, VT, KIND)                                                  \
+    void attn_##T##_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,      \
+                                           const float *p, size_t ldp,         \
+                                           const VT *v, size_t ldv,            \
+                                           float *o, size_t ldo,               \
+                                           const float *alpha, int overwrite)  \
+    {                                                                          \
+        pv_tile(KIND, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);     \
+    }
 
-void attn_f16_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
-                                     const float *p, size_t ldp,
-                                     const uint16_t *v, size_t ldv,
-                                     float *o, size_t ldo,
-                                     const float *alpha, int overwrite)
-{
-    pv_tile(VT_F16, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
-}
-
-void attn_bf16_pv_tile_ukr_6x16__avx2(size_t m, size_t n, size_t dv,
-                                      const float *p, size_t ldp,
-                                      const uint16_t *v, size_t ldv,
-                                      float *o, size_t ldo,
-                                      const float *alpha, int overwrite)
-{
-    pv_tile(VT_BF16, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
-}
+PV_ENTRY(f32, float, VT_F32)
+PV_ENTRY(f16, uint16_t, VT_F16)
+PV_ENTRY(bf16, uint16_t, VT_BF16)

@@ -196,20 +196,16 @@ ATTN_INLINE void pv_x16(const int VT, size_t m, size_t n, size_t dv, const float
 #endif
 }
 
-void attn_f16_pv_tile_ukr_8x32__avx512(size_t m, size_t n, size_t dv,
-                                       const float *p, size_t ldp,
-                                       const uint16_t *v, size_t ldv,
-                                       float *o, size_t ldo,
-                                       const float *alpha, int overwrite)
-{
-    pv_x16(VT_F16, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
-}
+/* attn_<T>_pv_tile_ukr_8x32__avx512: 16-bit V, VT_<KIND>. */
+#define PV_X16_ENTRY(T, KIND)                                                  \
+    void attn_##T##_pv_tile_ukr_8x32__avx512(size_t m, size_t n, size_t dv,    \
+                                             const float *p, size_t ldp,       \
+                                             const uint16_t *v, size_t ldv,    \
+                                             float *o, size_t ldo,             \
+                                             const float *alpha, int overwrite) \
+    {                                                                          \
+        pv_x16(KIND, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);      \
+    }
 
-void attn_bf16_pv_tile_ukr_8x32__avx512(size_t m, size_t n, size_t dv,
-                                        const float *p, size_t ldp,
-                                        const uint16_t *v, size_t ldv,
-                                        float *o, size_t ldo,
-                                        const float *alpha, int overwrite)
-{
-    pv_x16(VT_BF16, m, n, dv, p, ldp, v, ldv, o, ldo, alpha, overwrite);
-}
+PV_X16_ENTRY(f16, VT_F16)
+PV_X16_ENTRY(bf16, VT_BF16)

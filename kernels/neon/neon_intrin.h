@@ -54,6 +54,25 @@ ATTN_NEON_INLINE float32x4_t attn_neon_load_part(const float *p, size_t k, float
     return v;
 }
 
+/* The first k ≤ 4 16-bit values at p widened exactly (bf: bfloat16, by a
+ * 16-bit shift; else binary16, by FCVTL), zeros after; reads only those k
+ * values. */
+ATTN_NEON_INLINE float32x4_t attn_neon_widen_part(const uint16_t *p, size_t k, int bf)
+{
+    uint16x4_t h;
+    if (k >= 4) {
+        h = vld1_u16(p);
+    } else {
+        uint16_t b[4] = {0, 0, 0, 0};
+        for (size_t c = 0; c < k; c++)
+            b[c] = p[c];
+        h = vld1_u16(b);
+    }
+    if (bf)
+        return vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(h), 16));
+    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+}
+
 /* Store lanes 0..k-1 (k ≤ 4) of v to p. */
 ATTN_NEON_INLINE void attn_neon_store_part(float *p, float32x4_t v, size_t k)
 {

@@ -51,19 +51,7 @@ ATTN_NEON_INLINE float32x4_t v4(const pv_args *a, const int kind, size_t j, size
         const float *p = (const float *)a->v + j * a->ldv + c;
         return w >= 4 ? vld1q_f32(p) : attn_neon_load_part(p, w, 0.0f);
     }
-    const uint16_t *p = (const uint16_t *)a->v + j * a->ldv + c;
-    uint16x4_t h;
-    if (w >= 4) {
-        h = vld1_u16(p);
-    } else {
-        uint16_t b[4] = {0, 0, 0, 0};
-        for (size_t x = 0; x < w; x++)
-            b[x] = p[x];
-        h = vld1_u16(b);
-    }
-    if (kind == V_BF16)
-        return vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(h), 16));
-    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    return attn_neon_widen_part((const uint16_t *)a->v + j * a->ldv + c, w, kind == V_BF16);
 }
 
 /* The starting value of row r's accumulator over the cols ≤ 4 columns at o. */
@@ -167,32 +155,18 @@ ATTN_NEON_INLINE void pv_tile(const int kind, size_t m, size_t dv, const pv_args
     }
 }
 
-void attn_f32_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
-                                     const float *p, size_t ldp,
-                                     const float *v, size_t ldv,
-                                     float *o, size_t ldo,
-                                     const float *alpha, int overwrite)
-{
-    const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};
-    pv_tile(V_F32, m, dv, &a);
-}
+/* attn_<T>_pv_tile_ukr_4x16__neon: V elements of type VT, kind KIND. */
+#define PV_ENTRY(T, VT, KIND)                                                  \
+    void attn_##T##_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,      \
+                                           const float *p, size_t ldp,         \
+                                           const VT *v, size_t ldv,            \
+                                           float *o, size_t ldo,               \
+                                           const float *alpha, int overwrite)  \
+    {                                                                          \
+        const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};       \
+        pv_tile(KIND, m, dv, &a);                                              \
+    }
 
-void attn_f16_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
-                                     const float *p, size_t ldp,
-                                     const uint16_t *v, size_t ldv,
-                                     float *o, size_t ldo,
-                                     const float *alpha, int overwrite)
-{
-    const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};
-    pv_tile(V_F16, m, dv, &a);
-}
-
-void attn_bf16_pv_tile_ukr_4x16__neon(size_t m, size_t n, size_t dv,
-                                      const float *p, size_t ldp,
-                                      const uint16_t *v, size_t ldv,
-                                      float *o, size_t ldo,
-                                      const float *alpha, int overwrite)
-{
-    const pv_args a = {n, p, ldp, v, ldv, o, ldo, alpha, overwrite};
-    pv_tile(V_BF16, m, dv, &a);
-}
+PV_ENTRY(f32, float, V_F32)
+PV_ENTRY(f16, uint16_t, V_F16)
+PV_ENTRY(bf16, uint16_t, V_BF16)

@@ -22,19 +22,7 @@ ATTN_NEON_INLINE float32x4_t key4(const void *row, size_t t, size_t w, int kind)
 {
     if (kind == KEY_F32)
         return attn_neon_load_part((const float *)row + t, w, 0.0f);
-    const uint16_t *p = (const uint16_t *)row + t;
-    uint16x4_t h = vdup_n_u16(0);
-    if (w >= 4) {
-        h = vld1_u16(p);
-    } else {
-        uint16_t b[4] = {0, 0, 0, 0};
-        for (size_t c = 0; c < w; c++)
-            b[c] = p[c];
-        h = vld1_u16(b);
-    }
-    if (kind == KEY_BF16)
-        return vreinterpretq_f32_u32(vshlq_n_u32(vmovl_u16(h), 16));
-    return vcvt_f32_f16(vreinterpret_f16_u16(h));
+    return attn_neon_widen_part((const uint16_t *)row + t, w, kind == KEY_BF16);
 }
 
 ATTN_NEON_INLINE void quad(size_t d, const float *q0, const float *q1, const void *const *kr,
