@@ -32,10 +32,11 @@
  * Q·Kᵀ and P·V sweeps, so that the memory is kept busy while the core
  * computes (see DIRECT_STEP).
  *
- * Dtypes: Q is widened and scaled into the tile, K and V are widened by the
- * pack kernels (V blocks are always copied to contiguous f32 rows first), O
- * is rounded to the output dtype at the very end; everything in between is
- * f32.
+ * Dtypes: Q is widened and scaled into the tile; K and V are widened by the
+ * pack kernels (prefill: V blocks are copied to contiguous f32 rows), or in
+ * registers by the kernels that read a 16-bit cache in place (decode tiles:
+ * qk_direct_f16/bf16, pv_tile_f16/bf16); O is rounded to the output dtype at
+ * the very end; everything in between is f32.
  *
  * Masked keys: keys at or past kv_len are never read. A key that a row
  * cannot see but that shares a block with rows that can gets P = 0; if that
