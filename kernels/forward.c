@@ -68,8 +68,8 @@
  * run left the memory idle while the core computed softmax and P·V, and
  * copying V as a pass of its own idled it too: S4 f16 at 1 thread 8.4 ->
  * 6.3 ms, f32 12.4 -> 11.2 ms; S5 likewise (AVX2 host with AVX-512, L2
- * 2 MiB). Hints into L1 instead of L2 were slower (the block's copies of V
- * and widened rows live in L1). */
+ * 2 MiB). Hints into L1 instead of L2 were slower (the block's scores and
+ * V copy live in L1). */
 enum { DIRECT_STEP = 8, DIRECT_HINT = DIRECT_STEP / 2, DIRECT_LEAD = 32 };
 
 typedef struct fwd_call {
@@ -267,7 +267,6 @@ static void add_block(size_t m, size_t dv, float *o, const float *t, const float
         }
     }
 }
-
 
 /* Decode scores: rows t0..t0+m of the tile against keys [a, a + n) of the
  * block, K rows in place (qk_direct, or its 16-bit form reading a 16-bit
