@@ -185,18 +185,18 @@ typedef struct fwd_blk {
     int v_bad; /* −1 unknown until a row block needs it */
     size_t kend; /* the item's last visible key + 1 (how far to hint ahead) */
     size_t row_blocks; /* how many row blocks visit the block (cost model) */
-    int f16; /* vblk16 holds binary16 (else bfloat16) */
 } fwd_blk;
 
 /* Whether the block's V holds NaN or inf (tested once, on first need). */
-static int block_v_bad(fwd_blk *blk, size_t dv)
+static int block_v_bad(const fwd_call *c, fwd_blk *blk)
 {
+    const size_t dv = c->d.Dv;
     const size_t off = (blk->v0 - blk->j0) * blk->ldv;
     if (blk->v_bad >= 0)
         return blk->v_bad;
     if (blk->vblk16)
         blk->v_bad = any_nonfinite16(blk->vn, dv, blk->vblk16 + off, blk->ldv,
-                                     blk->f16 ? 0x7c00 : 0x7f80);
+                                     c->v->dtype == ATTN_F16 ? 0x7c00 : 0x7f80);
     else
         blk->v_bad = any_nonfinite(blk->vn, dv, blk->vblk + off, blk->ldv);
     return blk->v_bad;
@@ -206,7 +206,9 @@ static int block_v_bad(fwd_blk *blk, size_t dv)
 static size_t pv_mr(const fwd_call *c, const fwd_blk *blk)
 {
     const attn_kernels *kt = c->kt;
-    return !blk->vblk16 ? kt->pv_tile.mr : blk->f16 ? kt->pv_tile_f16.mr : kt->pv_tile_bf16.mr;
+    return !blk->vblk16                 ? kt->pv_tile.mr
+           : c->v->dtype == ATTN_F16 ? kt->pv_tile_f16.mr
+                                     : kt->pv_tile_bf16.mr;
 }
 
 /* t (m ≤ pv_mr rows at Dv) ← P·V (+ t unless overwrite) over the block's
@@ -219,7 +221,7 @@ static void pv_keys(const fwd_call *c, const fwd_blk *blk, size_t m, size_t j, s
     const size_t Dv = c->d.Dv, off = (j - blk->j0) * blk->ldv;
     if (!blk->vblk16)
         kt->pv_tile.fn(m, n, Dv, p, ldp, blk->vblk + off, blk->ldv, t, Dv, NULL, overwrite);
-    else if (blk->f16)
+    else if (c->v->dtype == ATTN_F16)
         kt->pv_tile_f16.fn(m, n, Dv, p, ldp, blk->vblk16 + off, blk->ldv, t, Dv, NULL, overwrite);
     else
         kt->pv_tile_bf16.fn(m, n, Dv, p, ldp, blk->vblk16 + off, blk->ldv, t, Dv, NULL, overwrite);
@@ -380,11 +382,11 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
      * finite V, the usual case, prefill never scans its scores). */
     int by_runs;
     if (partial || c->mods.bias) {
-        by_runs = block_v_bad(blk, Dv);
+        by_runs = block_v_bad(c, blk);
     } else if (*v_bad >= 0 || blk->row_blocks * m * n >= nb * Dv) {
-        by_runs = block_v_bad(blk, Dv) && any_minus_inf(m, n, s, kc);
+        by_runs = block_v_bad(c, blk) && any_minus_inf(m, n, s, kc);
     } else {
-        by_runs = any_minus_inf(m, n, s, kc) && block_v_bad(blk, Dv);
+        by_runs = any_minus_inf(m, n, s, kc) && block_v_bad(c, blk);
     }
     if (by_runs)
         for (size_t r = 0; r < m; r++)
@@ -519,7 +521,6 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
         if (c->direct && c->v->dtype != ATTN_F32) {
             blk.vblk16 = attn_at(c->v, it.b, it.hk, js);
             blk.ldv = (size_t)c->v->stride[2];
-            blk.f16 = c->v->dtype == ATTN_F16;
         } else {
             blk.vblk = w->vp, blk.ldv = c->d.Dv;
         }

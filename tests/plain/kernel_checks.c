@@ -413,28 +413,28 @@ void pt_check_softmax_tile(const char *name, attn_softmax_tile_fn *fn)
 
 /* ------------------------------------------------------------------ pv_tile */
 
-/* A pv_tile (f32 V) or pv_tile_f16/bf16 (x16 = 1, 2: V read from v16). */
+/* A pv_tile (f32 V) or pv_tile_f16/bf16 (x16 = 1, 2: V read as 16-bit). */
 typedef struct pv_kernel {
     attn_pv_tile_fn *f32;
     attn_pv_tile_x16_fn *f16;
     int x16;
-    const uint16_t *v16;
 } pv_kernel;
 
+/* V from element voff on: the f32 values v, or their 16-bit patterns v16. */
 static void pv_call(const pv_kernel *k, size_t m, size_t n, size_t dv, const float *p, size_t ldp,
-                    const float *v, size_t voff, size_t ldv, float *o, size_t ldo,
-                    const float *alpha, int overwrite)
+                    const float *v, const uint16_t *v16, size_t voff, size_t ldv, float *o,
+                    size_t ldo, const float *alpha, int overwrite)
 {
     if (k->x16)
-        k->f16(m, n, dv, p, ldp, k->v16 + voff, ldv, o, ldo, alpha, overwrite);
+        k->f16(m, n, dv, p, ldp, v16 + voff, ldv, o, ldo, alpha, overwrite);
     else
         k->f32(m, n, dv, p, ldp, v + voff, ldv, o, ldo, alpha, overwrite);
 }
 
 /* mode 0: overwrite (O holds NaN garbage); 1: alpha NULL (O += PV); 2: alpha.
- * 16-bit V (kk->x16) are patterns of |value| < 2, subnormals included; the
+ * 16-bit V (k->x16) are patterns of |value| < 2, subnormals included; the
  * float64 reference uses their exact values (v holds them widened). */
-static void pv_case(const char *name, pv_kernel *kk, unsigned mr, size_t n, size_t dv,
+static void pv_case(const char *name, const pv_kernel *k, unsigned mr, size_t n, size_t dv,
                     int mode, pt_rng *rng)
 {
     static const char *modes[] = {"overwrite", "alpha=NULL", "alpha"};
@@ -453,24 +453,22 @@ static void pv_case(const char *name, pv_kernel *kk, unsigned mr, size_t n, size
     for (size_t j = 0; j < n; j++)
         for (size_t c = 0; c < dv; c++) {
             const size_t i = j * ldv + c;
-            if (!kk->x16) {
+            if (!k->x16) {
                 v[i] = pt_uniformf(rng, -1, 1);
                 continue;
             }
             const uint16_t sign = pt_uniformf(rng, -1, 1) < 0 ? 0x8000 : 0;
             const unsigned e = (unsigned)(pt_uniformf(rng, 0, 1) * 16) % 16;
             const unsigned f = (unsigned)(pt_uniformf(rng, 0, 1) * 1024) % 1024;
-            v16[i] = kk->x16 == 2 ? (uint16_t)(sign | (100 + e) << 7 | (f & 0x7f))
+            v16[i] = k->x16 == 2 ? (uint16_t)(sign | (100 + e) << 7 | (f & 0x7f))
                                   : (uint16_t)(sign | e << 10 | f);
-            v[i] = kk->x16 == 2 ? attn_bf16_to_f32(v16[i]) : attn_f16_to_f32(v16[i]);
+            v[i] = k->x16 == 2 ? attn_bf16_to_f32(v16[i]) : attn_f16_to_f32(v16[i]);
         }
-    kk->v16 = v16;
-    const pv_kernel *const k = kk;
     const float *al = mode == 2 ? alpha : NULL;
 
     for (size_t m = 1; m <= mr; m++) {
         memcpy(o, o0, mr * ldo * sizeof(float));
-        pv_call(k, m, n, dv, p, ldp, v, 0, ldv, o, ldo, al, mode == 0);
+        pv_call(k, m, n, dv, p, ldp, v, v16, 0, ldv, o, ldo, al, mode == 0);
         for (size_t r = 0; r < mr; r++)
             for (size_t c = 0; c < ldo; c++) {
                 const float got = o[r * ldo + c];
@@ -499,7 +497,8 @@ static void pv_case(const char *name, pv_kernel *kk, unsigned mr, size_t n, size
     /* o holds the full tile: each row alone gives the same bits */
     for (size_t r = 0; r < mr; r++) {
         memcpy(o1, o0 + r * ldo, ldo * sizeof(float));
-        pv_call(k, 1, n, dv, p + r * ldp, ldp, v, 0, ldv, o1, ldo, al ? al + r : NULL, mode == 0);
+        pv_call(k, 1, n, dv, p + r * ldp, ldp, v, v16, 0, ldv, o1, ldo, al ? al + r : NULL,
+                mode == 0);
         for (size_t c = 0; c < dv; c++)
             if (!pt_expect(pt_same_bits(o1[c], o[r * ldo + c]), "%s %s: n=%zu dv=%zu row %zu "
                            "alone differs from the %u-row tile at column %zu", name,
@@ -512,8 +511,8 @@ static void pv_case(const char *name, pv_kernel *kk, unsigned mr, size_t n, size
         const size_t h = n / 2 + 1;
         memcpy(o1, o0 + (mr - 1) * ldo, ldo * sizeof(float));
         const float *p1 = p + (mr - 1) * ldp;
-        pv_call(k, 1, h, dv, p1, ldp, v, 0, ldv, o1, ldo, al ? al + mr - 1 : NULL, mode == 0);
-        pv_call(k, 1, n - h, dv, p1 + h, ldp, v, h * ldv, ldv, o1, ldo, NULL, 0);
+        pv_call(k, 1, h, dv, p1, ldp, v, v16, 0, ldv, o1, ldo, al ? al + mr - 1 : NULL, mode == 0);
+        pv_call(k, 1, n - h, dv, p1 + h, ldp, v, v16, h * ldv, ldv, o1, ldo, NULL, 0);
         for (size_t c = 0; c < dv; c++)
             if (!pt_expect(pt_same_bits(o1[c], o[(mr - 1) * ldo + c]), "%s %s: n=%zu dv=%zu "
                            "keys split %zu+%zu differ from one call at column %zu (not one "
@@ -524,7 +523,7 @@ out:
     free(p), free(v), free(v16), free(o0), free(o), free(o1), free(alpha);
 }
 
-static void check_pv(const char *name, pv_kernel *k, unsigned mr)
+static void check_pv(const char *name, const pv_kernel *k, unsigned mr)
 {
     static const size_t ns[] = {0, 1, 3, 4, 5, 17};
     static const size_t dvs[] = {1, 3, 4, 5, 16, 17, 33, 80, 128};
@@ -543,13 +542,13 @@ static void check_pv(const char *name, pv_kernel *k, unsigned mr)
 
 void pt_check_pv_tile(const char *name, attn_pv_tile_fn *fn, unsigned mr)
 {
-    pv_kernel k = {fn, NULL, 0, NULL};
+    const pv_kernel k = {fn, NULL, 0};
     check_pv(name, &k, mr);
 }
 
 void pt_check_pv_tile_x16(const char *name, attn_pv_tile_x16_fn *fn, unsigned mr, int bf)
 {
-    pv_kernel k = {NULL, fn, bf ? 2 : 1, NULL};
+    const pv_kernel k = {NULL, fn, bf ? 2 : 1};
     check_pv(name, &k, mr);
 }
 
