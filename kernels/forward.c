@@ -30,7 +30,12 @@
  * sequentially. Such a tile is memory-bound: its K/V rows are hinted into
  * L2 a fixed number of keys ahead of use, a few rows at every step of the
  * Q·Kᵀ and P·V sweeps, so that the memory is kept busy while the core
- * computes (see DIRECT_STEP).
+ * computes (see DIRECT_STEP). Over a cache whose heads of one key lie side
+ * by side ([B,S,H,D]), one head's rows are a few hundred bytes at the key
+ * stride, which memory serves at half speed: there an item takes several
+ * K/V heads (plan.heads, plan.c), visits each block head by head, and
+ * hints the rows of all its heads key by key, so that it reads runs of
+ * adjacent rows.
  *
  * Dtypes: Q is widened and scaled into the tile; K and V are widened by the
  * pack kernels (prefill: V blocks are copied to contiguous f32 rows), or in
@@ -71,6 +76,9 @@
  * 2 MiB). Hints into L1 instead of L2 were slower (the block's scores and
  * V copy live in L1). */
 enum { DIRECT_STEP = 8, DIRECT_HINT = DIRECT_STEP / 2, DIRECT_LEAD = 32 };
+/* (With head groups the hints count head-rows, key-major: DIRECT_HINT at
+ * each step still matches what a step reads, and the lead is half a block
+ * of every head, see run_item.) */
 
 typedef struct fwd_call {
     const attn_kernels *kt;
@@ -78,7 +86,10 @@ typedef struct fwd_call {
     attn_plan plan;
     attn_mods mods;
     size_t g, tiles_per_head, tiles, span_align;
-    size_t mb;  /* rows per row block: qk_tile's mr, or the whole tile (direct) */
+    size_t hb;  /* K/V heads per item (plan.heads): > 1 only for direct tiles
+                   over a cache whose heads of one key are adjacent */
+    size_t mb;  /* rows per row block: qk_tile's mr, or (direct) all of one
+                   K/V head's rows of the tile */
     int direct; /* decode-sized tiles: qk_direct on K rows in place, no pack */
     float scale;
     const attn_tensor *q, *k, *v, *out, *lse;
@@ -95,20 +106,36 @@ typedef struct fwd_ws {
     float *vp;             /* V block as contiguous f32 rows: kc × Dv        */
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
-    size_t hinted;         /* direct tiles: keys below this one are hinted   */
+    size_t hinted;         /* direct tiles: head-rows hinted (hint_rows)      */
 } fwd_ws;
 
-/* Work item coordinates: row tile (b, hk, i0..i1), key chunk [k0, k1). */
+/* Work item coordinates: row tile (b, K/V heads hk .. hk + hb − 1,
+ * positions i0..i1), key chunk [k0, k1). */
 typedef struct fwd_item {
     size_t b, hk, i0, i1, len, tile, chunk, k0, k1;
 } fwd_item;
+
+/* Rows of an item: per K/V head in turn, (i1 − i0)·g rows, position-major,
+ * then the g query heads that share the K/V head. */
+static size_t item_rows(const fwd_call *c, const fwd_item *it)
+{
+    return (it->i1 - it->i0) * c->g * c->hb;
+}
+
+/* Query head h and position i of row t of an item. */
+static void row_at(const fwd_call *c, const fwd_item *it, size_t t, size_t *h, size_t *i)
+{
+    const size_t per_head = (it->i1 - it->i0) * c->g, r = t % per_head;
+    *h = (it->hk + t / per_head) * c->g + r % c->g;
+    *i = it->i0 + r / c->g;
+}
 
 static size_t align16(size_t n) { return (n + 15) & ~(size_t)15; } /* floats → 64 B */
 
 /* Per-thread workspace size in bytes (0 on overflow), and its carving. */
 static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
 {
-    const size_t R = c->plan.rows * c->g, D = c->d.D, Dv = c->d.Dv;
+    const size_t R = c->plan.rows * c->g * c->hb, D = c->d.D, Dv = c->d.Dv;
     const size_t nr = c->kt->qk_tile.nr, mb = c->mb, kc = c->plan.kc;
     const size_t kcp = (kc + nr - 1) / nr * nr;
     const size_t vp = kc * Dv; /* the V block, always copied (run_item) */
@@ -176,7 +203,7 @@ static int any_minus_inf(size_t m, size_t n, const float *s, size_t lds)
  * run_item, or for direct tiles by the Q·Kᵀ sweep (only the keys [v0, v0 +
  * vn)); for direct tiles a 16-bit V is read in place instead. */
 typedef struct fwd_blk {
-    size_t j0, nb;
+    size_t j0, nb, hk; /* keys [j0, j0 + nb) of K/V head hk */
     const float *krows, *vblk;
     const uint16_t *krows16; /* direct, 16-bit K: its rows in place (else NULL) */
     const uint16_t *vblk16;  /* direct, 16-bit V: its rows in place (else NULL) */
@@ -286,19 +313,23 @@ static void direct_scores(const fwd_call *c, fwd_ws *w, size_t t0, size_t m, siz
         c->kt->qk_direct_bf16.fn(m, n, D, q, D, blk->krows16 + off, blk->ldk, s, c->plan.kc);
 }
 
-/* Direct tiles: the K and V rows of the next `keys` keys not yet hinted
- * (up to kend) into L2. */
-static void hint_keys(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t keys,
+/* Direct tiles: the K and V rows of the next `rows` head-rows not yet
+ * hinted (up to key kend) into L2. Head-rows are counted key-major over the
+ * item's hb K/V heads (row p: key p / hb, head hk + p % hb), so with heads
+ * adjacent in memory the hints stream through it. */
+static void hint_rows(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t rows,
                       size_t kend)
 {
     const size_t kb = c->d.D * attn_dtype_bytes(c->k->dtype);
     const size_t vb = c->d.Dv * attn_dtype_bytes(c->v->dtype);
-    if (w->hinted >= kend)
+    const size_t hb = c->hb, last = kend * hb;
+    if (w->hinted >= last)
         return;
-    const size_t end = kend - w->hinted > keys ? w->hinted + keys : kend;
-    for (size_t j = w->hinted; j < end; j++) {
-        const char *krow = attn_at(c->k, it->b, it->hk, j);
-        const char *vrow = attn_at(c->v, it->b, it->hk, j);
+    const size_t end = last - w->hinted > rows ? w->hinted + rows : last;
+    for (size_t p = w->hinted; p < end; p++) {
+        const size_t j = hb == 1 ? p : p / hb, h = hb == 1 ? it->hk : it->hk + p % hb;
+        const char *krow = attn_at(c->k, it->b, h, j);
+        const char *vrow = attn_at(c->v, it->b, h, j);
         for (size_t o = 0; o < kb; o += 64)
             __builtin_prefetch(krow + o, 0, 2);
         for (size_t o = 0; o < vb; o += 64)
@@ -317,10 +348,10 @@ static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_
     float *vp = w->vp + (a - blk->j0) * Dv;
     for (size_t x = 0; x < n; x += DIRECT_STEP) {
         const size_t nn = n - x < DIRECT_STEP ? n - x : DIRECT_STEP;
-        hint_keys(c, w, it, DIRECT_HINT, blk->kend);
+        hint_rows(c, w, it, DIRECT_HINT, blk->kend);
         direct_scores(c, w, t0, m, a + x, nn, blk, w->s + x);
         if (!blk->vblk16)
-            attn_pack_v_rows(c->kt, c->v, it->b, it->hk, a + x, nn, vp + x * Dv);
+            attn_pack_v_rows(c->kt, c->v, it->b, blk->hk, a + x, nn, vp + x * Dv);
     }
     blk->v0 = a, blk->vn = n;
 }
@@ -332,7 +363,7 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
     const size_t j0 = blk->j0, nb = blk->nb;
     int *v_bad = &blk->v_bad;
     const attn_kernels *kt = c->kt;
-    const size_t D = c->d.D, Dv = c->d.Dv, kc = c->plan.kc, g = c->g;
+    const size_t D = c->d.D, Dv = c->d.Dv, kc = c->plan.kc;
     /* union of the rows' visible keys within the block */
     size_t a = j0 + nb, b = j0;
     for (size_t r = t0; r < t0 + m; r++) {
@@ -358,9 +389,9 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         kt->qk_tile.fn(m, n, D, w->q + t0 * D, D, w->kp + (a - j0) * D, s, kc);
     if (c->mods.scores)
         for (size_t r = 0; r < m; r++) {
-            const size_t t = t0 + r;
-            attn_score_mods(&c->mods, it->b, it->hk * g + t % g, it->i0 + t / g,
-                            it->len, a, n, s + r * kc);
+            size_t h, i;
+            row_at(c, it, t0 + r, &h, &i);
+            attn_score_mods(&c->mods, it->b, h, i, it->len, a, n, s + r * kc);
         }
     if (partial)
         for (size_t r = 0; r < m; r++) {
@@ -404,7 +435,7 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         for (size_t x = 0; x < n; x += step) {
             const size_t nn = n - x < step ? n - x : step;
             if (c->direct)
-                hint_keys(c, w, it, DIRECT_HINT, blk->kend);
+                hint_rows(c, w, it, DIRECT_HINT, blk->kend);
             for (size_t r = 0; r < m; r += pmr)
                 pv_keys(c, blk, m - r < pmr ? m - r : pmr, a + x, nn, s + r * kc + x, kc,
                         w->ob + r * Dv, x == 0);
@@ -418,9 +449,9 @@ static fwd_item item_at(const fwd_call *c, size_t index)
     fwd_item it;
     it.chunk = index % c->plan.splits;
     it.tile = index / c->plan.splits;
-    const size_t bh = it.tile / c->tiles_per_head;
-    it.b = bh / c->d.Hkv;
-    it.hk = bh % c->d.Hkv;
+    const size_t bh = it.tile / c->tiles_per_head, groups = c->d.Hkv / c->hb;
+    it.b = bh / groups;
+    it.hk = bh % groups * c->hb;
     it.i0 = it.tile % c->tiles_per_head * c->plan.rows;
     it.i1 = it.i0 + c->plan.rows < c->d.Lq ? it.i0 + c->plan.rows : c->d.Lq;
     it.len = attn_mods_len(&c->mods, it.b);
@@ -434,10 +465,10 @@ static fwd_item item_at(const fwd_call *c, size_t index)
 static void start_tile(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t R,
                        size_t *kmin, size_t *kmax)
 {
-    const size_t g = c->g;
     *kmin = (size_t)-1, *kmax = 0;
     for (size_t t = 0; t < R; t++) {
-        const size_t i = it->i0 + t / g, h = it->hk * g + t % g;
+        size_t h, i;
+        row_at(c, it, t, &h, &i);
         attn_load_row(attn_at(c->q, it->b, h, i), c->q->dtype, c->d.D, c->scale,
                       w->q + t * c->d.D);
         size_t lo, hi;
@@ -474,7 +505,7 @@ static void finish_row(const fwd_call *c, size_t b, size_t h, size_t i, float mx
 
 static float *partial_row(const fwd_call *c, size_t tile, size_t chunk, size_t t)
 {
-    const size_t R = c->plan.rows * c->g, per = c->d.Dv + 2;
+    const size_t R = c->plan.rows * c->g * c->hb, per = c->d.Dv + 2;
     return c->partials + ((tile * c->plan.splits + chunk) * R + t) * per;
 }
 
@@ -482,12 +513,15 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
 {
     const attn_kernels *kt = c->kt;
     const fwd_item it = item_at(c, index);
-    const size_t g = c->g, R = (it.i1 - it.i0) * g, Dv = c->d.Dv;
+    const size_t R = item_rows(c, &it), Rh = R / c->hb, Dv = c->d.Dv;
     size_t kmin, kmax;
     start_tile(c, w, &it, R, &kmin, &kmax);
     if (c->direct) {
-        w->hinted = kmin;
-        hint_keys(c, w, &it, DIRECT_LEAD, kmax);
+        /* head groups: half a block of every head ahead (a whole block:
+         * S4 [B,S,H,D] f32 at 2 threads 2-6 % slower; K and V of a block of
+         * all heads take a quarter of L2) */
+        w->hinted = kmin * c->hb;
+        hint_rows(c, w, &it, c->hb > 1 ? c->plan.kc * c->hb / 2 : DIRECT_LEAD, kmax);
     }
 
     const size_t kc = c->plan.kc, mb = c->mb;
@@ -496,42 +530,47 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
          * aligned like every row block's (a window's tile sees only part) */
         const size_t js = kmin > j0 ? j0 + (kmin - j0) / c->span_align * c->span_align : j0;
         const size_t je = kmax - j0 < kc ? kmax : j0 + kc;
-        fwd_blk blk = {.j0 = js, .nb = je - js, .v0 = js, .vn = je - js, .v_bad = -1,
-                       .row_blocks = (R + mb - 1) / mb, .kend = kmax};
-        if (c->direct && c->k->dtype != ATTN_F32) {
-            /* a 16-bit cache read in place (S5 f16: 2-11 % faster than a
-             * widening pass; S4 too, once hinted ahead) */
-            blk.krows16 = attn_at(c->k, it.b, it.hk, js);
-            blk.ldk = (size_t)c->k->stride[2];
-        } else if (c->direct) {
-            blk.krows = attn_at(c->k, it.b, it.hk, js);
-            blk.ldk = (size_t)c->k->stride[2];
-        } else {
-            attn_pack_k_rows(kt, c->k, it.b, it.hk, js, blk.nb, w->kp);
+        for (size_t u = 0; u < c->hb; u++) {
+            const size_t hk = it.hk + u;
+            fwd_blk blk = {.j0 = js, .nb = je - js, .hk = hk, .v0 = js, .vn = je - js,
+                           .v_bad = -1, .row_blocks = (Rh + mb - 1) / mb, .kend = kmax};
+            if (c->direct && c->k->dtype != ATTN_F32) {
+                /* a 16-bit cache read in place (S5 f16: 2-11 % faster than a
+                 * widening pass; S4 too, once hinted ahead) */
+                blk.krows16 = attn_at(c->k, it.b, hk, js);
+                blk.ldk = (size_t)c->k->stride[2];
+            } else if (c->direct) {
+                blk.krows = attn_at(c->k, it.b, hk, js);
+                blk.ldk = (size_t)c->k->stride[2];
+            } else {
+                attn_pack_k_rows(kt, c->k, it.b, hk, js, blk.nb, w->kp);
+            }
+            /* V streamed once into contiguous f32 rows: pv_tile sweeps V one
+             * column chunk at a time, which is latency-bound on rows in
+             * memory and on rows pages apart ([B,S,H,D]: S2 on AVX2 49 → 84
+             * GFLOP/s; S5 decode 58 → 74 % of the read bandwidth), not from
+             * L2. Direct tiles copy the keys they see during their Q·Kᵀ
+             * sweep, hinted into L2 ahead; a 16-bit V they read in place
+             * (pv_tile_f16/bf16: S4 f16 3-7 % faster on AVX2 than widening
+             * it into L1 first). */
+            if (!c->direct)
+                attn_pack_v_rows(kt, c->v, it.b, hk, js, blk.nb, w->vp);
+            if (c->direct && c->v->dtype != ATTN_F32) {
+                blk.vblk16 = attn_at(c->v, it.b, hk, js);
+                blk.ldv = (size_t)c->v->stride[2];
+            } else {
+                blk.vblk = w->vp, blk.ldv = c->d.Dv;
+            }
+            for (size_t t0 = u * Rh; t0 < (u + 1) * Rh; t0 += mb)
+                row_block(c, w, &it, t0, (u + 1) * Rh - t0 < mb ? (u + 1) * Rh - t0 : mb, &blk);
         }
-        /* V streamed once into contiguous f32 rows: pv_tile sweeps V one
-         * column chunk at a time, which is latency-bound on rows in memory
-         * and on rows pages apart ([B,S,H,D]: S2 on AVX2 49 → 84 GFLOP/s;
-         * S5 decode 58 → 74 % of the read bandwidth), not from L2. Direct
-         * tiles copy the keys they see during their Q·Kᵀ sweep, hinted
-         * into L2 ahead; a 16-bit V they read in place (pv_tile_f16/bf16:
-         * S4 f16 3-7 % faster on AVX2 than widening it into L1 first). */
-        if (!c->direct)
-            attn_pack_v_rows(kt, c->v, it.b, it.hk, js, blk.nb, w->vp);
-        if (c->direct && c->v->dtype != ATTN_F32) {
-            blk.vblk16 = attn_at(c->v, it.b, it.hk, js);
-            blk.ldv = (size_t)c->v->stride[2];
-        } else {
-            blk.vblk = w->vp, blk.ldv = c->d.Dv;
-        }
-        for (size_t t0 = 0; t0 < R; t0 += mb)
-            row_block(c, w, &it, t0, R - t0 < mb ? R - t0 : mb, &blk);
     }
 
     for (size_t t = 0; t < R; t++) {
         if (c->plan.splits == 1) {
-            finish_row(c, it.b, it.hk * g + t % g, it.i0 + t / g, w->mx[t], w->l[t],
-                       w->o + t * Dv);
+            size_t h, i;
+            row_at(c, &it, t, &h, &i);
+            finish_row(c, it.b, h, i, w->mx[t], w->l[t], w->o + t * Dv);
         } else {
             float *p = partial_row(c, it.tile, it.chunk, t);
             p[0] = w->mx[t];
@@ -545,7 +584,7 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
  * M = max m_c, l = Σ l_c·e^(m_c − M), O = Σ O_c·e^(m_c − M). */
 static void merge_row(const fwd_call *c, size_t tile, size_t t, float *o)
 {
-    const size_t Dv = c->d.Dv, g = c->g;
+    const size_t Dv = c->d.Dv;
     float M = -INFINITY;
     int nan = 0;
     for (size_t ch = 0; ch < c->plan.splits; ch++) {
@@ -571,7 +610,9 @@ static void merge_row(const fwd_call *c, size_t tile, size_t t, float *o)
             o[cc] = NAN;
     }
     const fwd_item it = item_at(c, tile * c->plan.splits);
-    finish_row(c, it.b, it.hk * g + t % g, it.i0 + t / g, M, l, o);
+    size_t h, i;
+    row_at(c, &it, t, &h, &i);
+    finish_row(c, it.b, h, i, M, l, o);
 }
 
 /* Validates and plans a call; *bytes = its workspace (0: nothing to do). */
@@ -598,19 +639,20 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     const size_t nr = c->kt->qk_tile.nr;
     c->span_align = ATTN_SPAN_ALIGN / attn_gcd(ATTN_SPAN_ALIGN, nr) * nr;
 
-    attn_plan_forward(c->kt, attn_topology(), &c->d, &c->plan);
+    attn_plan_call(c->kt, attn_topology(), &c->d, k, v, &c->plan);
+    c->hb = c->plan.heads;
     /* Decoding (a tile of a few rows): K rows are read in place (widened
      * when 16-bit) by qk_direct, the whole tile one row block, so each key
      * is read once and never packed. A choice of the shape alone (plan.c). */
     c->direct = c->plan.direct;
     c->mb = c->direct ? c->plan.rows * c->g : c->kt->qk_tile.mr;
     c->tiles_per_head = (c->d.Lq + c->plan.rows - 1) / c->plan.rows;
-    c->tiles = c->d.B * c->d.Hkv * c->tiles_per_head;
+    c->tiles = c->d.B * (c->d.Hkv / c->hb) * c->tiles_per_head;
     *items = c->tiles * c->plan.splits;
     *nt = attn_thread_count(opt ? opt->num_threads : 0, *items);
 
     *per = ws_bytes(c, NULL, NULL);
-    const size_t R = c->plan.rows * c->g;
+    const size_t R = c->plan.rows * c->g * c->hb;
     const size_t part = c->plan.splits > 1 ? *items * R * (c->d.Dv + 2) : 0;
     if (*per == 0 || *per > ((size_t)-1) / 4 / (size_t)*nt ||
         part > ((size_t)-1) / 8 - *per * (size_t)*nt / 4)
@@ -648,7 +690,7 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
     if (!ws)
         return attn_error(ATTN_ERR_NOMEM, "%s: cannot allocate %zu bytes of "
                           "workspace", fn, bytes);
-    const size_t R = c.plan.rows * c.g;
+    const size_t R = c.plan.rows * c.g * c.hb;
     c.partials = c.plan.splits > 1 ? (float *)(void *)(ws + per * (size_t)nt) : NULL;
 
     #pragma omp parallel num_threads(nt)
@@ -664,7 +706,7 @@ ATTN_API attn_status attn_forward(const attn_tensor *q, const attn_tensor *k,
             for (long long r = 0; r < (long long)(c.tiles * R); r++) {
                 const size_t tile = (size_t)r / R, t = (size_t)r % R;
                 const fwd_item it = item_at(&c, tile * c.plan.splits);
-                if (t < (it.i1 - it.i0) * c.g)
+                if (t < item_rows(&c, &it))
                     merge_row(&c, tile, t, w.o);
             }
         }

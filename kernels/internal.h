@@ -99,6 +99,9 @@ typedef struct attn_plan {
     size_t chunk;  /* keys per chunk, a multiple of kc (Lk when splits = 1) */
     int direct;    /* decode-sized tiles (≤ qk_direct's mr rows): K read in
                       place by qk_direct, the tile one row block */
+    size_t heads;  /* K/V heads per tile: 1, or for direct tiles over a cache
+                      with the heads of a key adjacent, a divisor of Hkv
+                      (attn_plan_head_groups) */
 } attn_plan;
 
 /* Tile sizes from the cache sizes and the kernels' mr/nr, and the split of
@@ -108,6 +111,21 @@ typedef struct attn_plan {
  * whatever the number of threads. */
 void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
                        const attn_dims *dims, attn_plan *plan);
+
+/* For direct tiles over a cache whose heads of one key lie side by side:
+ * tiles of several K/V heads (plan->heads, the most that still leave enough
+ * work items with the keys split into chunks of at least 128), a K/V block
+ * of kc keys short enough that a block of all those heads, kv_row_bytes per
+ * key and head (K and V as stored), takes at most a quarter of L2, and the
+ * split of the keys redone for the fewer tiles. No change otherwise. */
+void attn_plan_head_groups(const attn_cpu_info *ci, const attn_dims *dims,
+                           size_t kv_row_bytes, attn_plan *plan);
+
+/* The plan of an attn_forward call: attn_plan_forward, then head groups
+ * when K's and V's heads of one key lie closer together than its keys
+ * ([B,S,H,D], paged blocks). */
+void attn_plan_call(const attn_kernels *kt, const attn_cpu_info *ci, const attn_dims *dims,
+                    const attn_tensor *k, const attn_tensor *v, attn_plan *plan);
 
 /* Threads for a call with `items` independent work items: 1 inside an active
  * OpenMP parallel region, else min(requested or the physical cores, items). */

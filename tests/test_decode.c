@@ -8,7 +8,9 @@
  *   plan splits the keys when B·Hkv·row tiles < 4·cores and Lk ≥ 1024: the
  *   same data as a many-batch broadcast does not), kv_len per batch (0, mid
  *   chunk; keys past it on PROT_NONE pages), bitwise identical results for
- *   every thread count on split shapes; attn_merge of 1..8 shards over
+ *   every thread count on split shapes; decode items of several K/V heads
+ *   over [B,S,H,D] caches (head groups: every GQA ratio and K/V dtype, split
+ *   and not, kv_len, the planner on made-up machines); attn_merge of 1..8 shards over
  *   disjoint key ranges (views into one K/V buffer, empty shards, in place,
  *   lse NULL, NaN lse, causal shards through a bias) against one full call;
  *   attn_forward_workspace O(tile) and a real Lq = Lk = 32768 run; the staged
@@ -198,6 +200,17 @@ static size_t plan_splits(const dcase *c)
     return plan_splits_dims(c->B, c->Hq, c->Hkv, c->Lq, c->Lk, c->D, c->Dv);
 }
 
+/* The plan attn_forward makes for a fixture (with its K/V strides). */
+static attn_plan df_plan(const dfix *f)
+{
+    const dcase *c = &f->c;
+    const attn_dims d = {(size_t)c->B, (size_t)c->Hq, (size_t)c->Hkv, (size_t)c->Lq,
+                         (size_t)c->Lk, (size_t)c->D, (size_t)c->Dv};
+    attn_plan p;
+    attn_plan_call(attn_active_kernels(), attn_topology(), &d, &f->k.t, &f->v.t, &p);
+    return p;
+}
+
 static void df_describe(dfix *f)
 {
     const dcase *c = &f->c;
@@ -210,11 +223,12 @@ static void df_describe(dfix *f)
     snprintf(f->desc, sizeof f->desc,
              "B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld q %s k %s v %s out %s "
              "causal=%d kv_len=[%s] scale=%g layouts q%d k%d v%d o%d threads=%d bcast=%d "
-             "splits=%zu",
+             "splits=%zu heads=%zu",
              (long long)c->B, (long long)c->Hq, (long long)c->Hkv, (long long)c->Lq,
              (long long)c->Lk, (long long)c->D, (long long)c->Dv, dt_name[c->dq], dt_name[c->dk],
              dt_name[c->dv], dt_name[c->dout], c->causal, kv, (double)c->scale, c->lay[0],
-             c->lay[1], c->lay[2], c->lay[3], c->threads, c->bcast, plan_splits(c));
+             c->lay[1], c->lay[2], c->lay[3], c->threads, c->bcast, df_plan(f).splits,
+             df_plan(f).heads);
 }
 
 static void df_init(dfix *f, const dcase *c, uint64_t seed)
@@ -339,6 +353,8 @@ static void df_all_isas(dfix *f, const char *tag)
     attn_set_isa(saved);
 }
 
+static void determinism(const dcase *c, uint64_t seed);
+
 static void run_case(const dcase *c, uint64_t seed, const char *tag)
 {
     dfix f;
@@ -390,6 +406,122 @@ Test(decode, gqa_ratios)
                 c.Lk = 300; /* unsplit */
                 run_case(&c, 250 + i * 10 + (uint64_t)(hkv * 2 + lq), "GQA ratio, short");
             }
+}
+
+/* ------------------------------------------------------------------ head groups */
+
+/* Caches whose heads of one key lie side by side ([B,S,H,D], a slice of
+ * one): decode items span several K/V heads (plan.heads > 1; rows of every
+ * head of the item interleaved with the others' blocks). Every GQA ratio,
+ * K/V dtype, split or not, kv_len per batch, against the reference. */
+Test(decode, head_groups_over_interleaved_caches)
+{
+    const int64_t hkvs[] = {2, 3, 8, 32};
+    const int64_t lks[] = {1, 45, 700, 2500};
+    size_t grouped = 0, cases = 0;
+    for (size_t i = 0; i < NELEM(hkvs); i++)
+        for (size_t j = 0; j < NELEM(lks); j++)
+            for (int64_t g = 1; g <= 4; g += 3) {
+                const int64_t lq = (i + j) % 2 ? 4 : 1;
+                dcase c = dk(2, g * hkvs[i], hkvs[i], lq, lks[j], 16, 24);
+                c.causal = lq > 1;
+                c.lay[1] = c.lay[2] = (i + j + (size_t)g) % 2 ? 3 : 1;
+                c.dk = (attn_dtype)((i + j) % 3), c.dv = (attn_dtype)((i + j + 1) % 3);
+                if (j % 2)
+                    c.kvlen = 2, c.kvl[0] = (int32_t)lks[j], c.kvl[1] = (int32_t)(lks[j] * 2 / 3);
+                dfix f;
+                df_init(&f, &c, 1000 + i * 100 + j * 10 + (uint64_t)g);
+                const attn_plan p = df_plan(&f);
+                cr_assert_eq(c.Hkv % (int64_t)p.heads, 0, "%s: %zu heads per item", f.desc,
+                             p.heads);
+                grouped += p.heads > 1;
+                cases++;
+                df_ref(&f);
+                df_all_isas(&f, "head groups");
+                df_free(&f);
+            }
+    /* on a machine of up to 9 cores the 2500-key cases of 32 heads group */
+    if (attn_topology()->physical_cores <= 9)
+        cr_assert_gt(grouped, 0, "no case of %zu used head groups", cases);
+}
+
+/* One case that groups on a machine of up to 64 cores (Lk / 128 chunks of
+ * 8 heads: 257 items), split, with a 16-bit cache; and its bits do not
+ * depend on the thread count. */
+Test(decode, head_groups_long_cache_and_every_thread_count)
+{
+    dcase c = dk(1, 32, 8, 1, tu_small_run() ? 4100 : 33000, 16, 16);
+    c.lay[1] = c.lay[2] = 1;
+    c.dk = ATTN_F16, c.dv = ATTN_BF16;
+    dfix f;
+    df_init(&f, &c, 1500);
+    const attn_plan p = df_plan(&f);
+    if (!tu_small_run() || attn_topology()->physical_cores <= 8)
+        cr_assert(p.heads > 1 && p.splits > 1, "%s: heads %zu splits %zu", f.desc, p.heads,
+                  p.splits);
+    df_ref(&f);
+    df_all_isas(&f, "head groups, long");
+    df_free(&f);
+    c.Lk = 5000;
+    determinism(&c, 1501);
+}
+
+/* The planner itself on made-up machines: groups leave every core work, a
+ * block of all the group's heads fits a quarter of L2, and a whole key's
+ * heads go to one item when there is work enough (S4, S5 on 2 cores). */
+Test(decode, head_group_plans_on_other_machines)
+{
+    const int cores[] = {1, 2, 16, 64, 256};
+    const size_t shapes[][7] = {
+        {1, 32, 32, 1, 4096, 128, 128}, /* S4 */
+        {1, 32, 8, 1, 8192, 128, 128},  /* S5 */
+        {16, 32, 8, 1, 2048, 128, 128}, /* a batch of sequences */
+        {1, 8, 8, 1, 200, 64, 64},      /* short */
+        {1, 64, 4, 4, 30000, 128, 128}, /* speculative rows, GQA 16 */
+    };
+    const size_t elt[] = {4, 2};
+    for (size_t ci_i = 0; ci_i < NELEM(cores); ci_i++)
+        for (size_t s = 0; s < NELEM(shapes); s++)
+            for (size_t e = 0; e < NELEM(elt); e++) {
+                attn_cpu_info ci = *attn_topology();
+                ci.physical_cores = cores[ci_i];
+                ci.l1d_bytes = 48 << 10, ci.l2_bytes = 2 << 20;
+                const attn_dims d = {shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3],
+                                     shapes[s][4], shapes[s][5], shapes[s][6]};
+                attn_plan p;
+                attn_plan_forward(attn_active_kernels(), &ci, &d, &p);
+                cr_assert_eq(p.heads, 1);
+                const attn_plan flat = p;
+                const size_t row = (d.D + d.Dv) * elt[e];
+                attn_plan_head_groups(&ci, &d, row, &p);
+                const size_t tiles = d.B * ((d.Lq + p.rows - 1) / p.rows);
+                const size_t items = tiles * (d.Hkv / p.heads) * p.splits;
+                char what[120];
+                snprintf(what, sizeof what, "cores %d shape %zu elt %zu: heads %zu kc %zu splits %zu",
+                         cores[ci_i], s, elt[e], p.heads, p.kc, p.splits);
+                cr_assert(flat.direct == p.direct && flat.rows == p.rows, "%s", what);
+                cr_assert_eq(d.Hkv % p.heads, 0, "%s", what);
+                cr_assert(p.splits * p.chunk >= d.Lk && (p.splits - 1) * p.chunk < d.Lk &&
+                              p.chunk % p.kc == 0 && p.kc % 16 == 0, "%s", what);
+                if (p.heads == 1) {
+                    cr_assert(p.kc == flat.kc && p.splits == flat.splits, "%s", what);
+                    continue;
+                }
+                cr_assert_geq(items, (size_t)cores[ci_i], "%s: %zu items", what, items);
+                cr_assert(p.kc == 16 || p.kc * p.heads * row <= (2u << 20) / 4, "%s", what);
+                cr_assert_leq(p.kc, flat.kc, "%s", what);
+            }
+    /* S4 and S5 on 2 cores: one item holds every head of its keys */
+    attn_cpu_info ci = *attn_topology();
+    ci.physical_cores = 2, ci.l1d_bytes = 48 << 10, ci.l2_bytes = 2 << 20;
+    for (size_t s = 0; s < 2; s++) {
+        const attn_dims d = {shapes[s][0], shapes[s][1], shapes[s][2], shapes[s][3],
+                             shapes[s][4], shapes[s][5], shapes[s][6]};
+        attn_plan p;
+        attn_plan_forward(attn_active_kernels(), &ci, &d, &p);
+        attn_plan_head_groups(&ci, &d, (d.D + d.Dv) * 4, &p);
+        cr_assert_eq(p.heads, d.Hkv, "shape %zu: %zu heads", s, p.heads);
+    }
 }
 
 /* ------------------------------------------------------------------ dtypes */

@@ -223,10 +223,13 @@ static void forward_shapes(const char *isa)
         {1, 2, 1, 1, 40, 64, 64, 0, NULL, 0, 0.0f},    /* decode: Lq = 1                  */
         {1, 1, 1, 3, 600, 16, 16, 1, NULL, 0, 0.0f},   /* Lk beyond one K/V block         */
         {1, 1, 1, 4, 0, 8, 8, 0, NULL, 0, 0.0f},       /* Lk = 0: out 0, lse −inf         */
+        {3, 6, 3, 1, 13, 16, 24, 0, kv3, 1, 0.0f},     /* decode, [B,S,H,D]: head groups  */
+        {1, 16, 8, 1, 2000, 16, 16, 0, NULL, 1, 0.0f}, /* the same, split                 */
     };
     static const char *labels[] = {"causal Lq<Lk", "causal Lq>Lk", "causal square",
                                    "kv_len MQA", "kv_len causal", "GQA", "strides",
-                                   "decode", "long Lk", "empty K/V"};
+                                   "decode", "long Lk", "empty K/V", "decode head groups",
+                                   "decode head groups, split"};
     for (size_t i = 0; i < PT_NELEM(cases); i++)
         forward_case(isa, labels[i], &cases[i], &rng);
 }
