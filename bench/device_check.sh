@@ -9,7 +9,8 @@
 # the library, attn_info, attn_bench and the plain C test runner (release,
 # without Criterion, hwloc, BLAS or SIMDe), runs the plain runner on the
 # native kernel sets, then `attn_bench --suite all` on every kernel set the
-# CPU runs, at 1 thread and at all of its cores. Everything also goes to
+# CPU runs, at 1 thread and at all of its cores, and the decode shapes over a
+# [B,S,H,D] cache. Everything also goes to
 # $OUT/device_check.log when $OUT is set (the device tool brings it back).
 # Exit status: that of the first step that failed.
 set -u
@@ -51,7 +52,11 @@ main() {
     isa=avx2
     grep -q -w avx512f /proc/cpuinfo && isa=avx2,avx512
     step "attn_bench --suite all --isa $isa, 1 and $cores threads"
-    "$BUILD/bench/attn_bench" --suite all --isa "$isa" --threads "1,$cores" --reps 5
+    "$BUILD/bench/attn_bench" --suite all --isa "$isa" --threads "1,$cores" --reps 5 || return 1
+    # decode over a [B,S,H,D] cache: items of several K/V heads, as many as
+    # the cores need (plan.c, attn_plan_head_groups)
+    step "attn_bench --suite decode --layout bshd --isa $isa, 1 and $cores threads"
+    "$BUILD/bench/attn_bench" --suite decode --layout bshd --isa "$isa" --threads "1,$cores"
 }
 
 if [ -n "$LOG" ]; then
