@@ -137,9 +137,10 @@ static size_t ws_bytes(const fwd_call *c, fwd_ws *w, char *base)
 {
     const size_t R = c->plan.rows * c->g * c->hb, D = c->d.D, Dv = c->d.Dv;
     const size_t nr = c->kt->qk_tile.nr, mb = c->mb, kc = c->plan.kc;
-    const size_t kcp = (kc + nr - 1) / nr * nr;
-    const size_t vp = kc * Dv; /* the V block, always copied (run_item) */
-    const size_t parts[12] = {R * D, kcp * D, mb * kc, mb * kc, R * Dv, vp,
+    /* direct tiles read K in place, and a 16-bit V too (run_item) */
+    const size_t kp = c->direct ? 0 : (kc + nr - 1) / nr * nr * D;
+    const size_t vp = c->direct && c->v->dtype != ATTN_F32 ? 0 : kc * Dv;
+    const size_t parts[12] = {R * D, kp, mb * kc, mb * kc, R * Dv, vp,
                               R, R, R, R * 2, R * 2, mb * Dv};
     float *ptr[12];
     size_t off = 0;
