@@ -15,7 +15,9 @@
  * skipping must not change results, and blocks wholly before every row's
  * window are never read: they sit on PROT_NONE pages); staged attn_qk →
  * attn_softmax → attn_pv with every modifier == fused; split-KV decode shapes
- * with modifiers (sinks belong to one chunk only); bitwise identical results
+ * with modifiers (sinks belong to one chunk only), and over [B,S,H,D] caches
+ * where an item spans several K/V heads (each head's slope, sink and bias
+ * reach its own rows); bitwise identical results
  * for num_threads 1/2/3/8.
  *
  * Tolerance (DESIGN §4): |out − ref| ≤ (1e-5 + e)·max|V|, lse within 1e-5
@@ -878,6 +880,34 @@ Test(masks, split_kv_decode_with_modifiers)
         if (c.Lq == 1) /* two row tiles: split on any machine (Lq = 4: unless one core) */
             cr_assert_gt(plan_splits(&c), 1, "the decode shape should split its keys");
         run_case(&c, 1000 + (uint64_t)v, "split-KV decode with modifiers");
+    }
+}
+
+/* Decode over [B,S,H,D] caches, where an item takes several K/V heads (head
+ * groups, plan.c): every per-head modifier (ALiBi slopes, sinks, a bias with
+ * its own head stride) must reach the rows of its own head, split and not. */
+Test(masks, head_groups_with_every_modifier)
+{
+    const int64_t Lk = tu_small_run() ? 1500 : 3000;
+    for (int v = 0; v < 6; v++) {
+        mcase c = mk(2, 8, 4, v % 3 == 2 ? 4 : 1, v < 3 ? Lk : 300, 32, 24);
+        c.lay[0] = v % 2, c.lay[1] = c.lay[2] = v % 2 ? 3 : 1, c.lay[3] = 2;
+        c.kvlen = 2, c.kvl[0] = (int32_t)c.Lk, c.kvl[1] = (int32_t)(c.Lk * 2 / 3 + 5);
+        c.alibi = 1 + v % 2, c.sinks = 1 + v % 4, c.softcap = v % 3 ? 20.0f : 0.0f;
+        c.bias = 1 + v % 2, c.bias_ninf = 0.1, c.bias_lhk = v % 2;
+        c.causal = c.Lq > 1, c.wl = v == 4 ? 200 : 0;
+        mfix f;
+        mf_init(&f, &c, 1100 + (uint64_t)v);
+        const attn_dims d = {(size_t)c.B, (size_t)c.Hq, (size_t)c.Hkv, (size_t)c.Lq,
+                             (size_t)c.Lk, (size_t)c.D, (size_t)c.Dv};
+        attn_plan p;
+        attn_plan_call(attn_active_kernels(), attn_topology(), &d, &f.k.t, &f.v.t, &p);
+        /* 2 batches × 1 group × Lk/128 chunks ≥ 4 items per core up to 11 cores */
+        if (c.Lk >= 1500 && attn_topology()->physical_cores <= 11)
+            cr_assert(p.heads > 1, "%s: no head groups (plan.heads %zu)", f.desc, p.heads);
+        mf_garbage(&f, 0);
+        mf_all_isas(&f, "head groups with modifiers");
+        mf_free(&f);
     }
 }
 
