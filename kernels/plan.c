@@ -6,6 +6,9 @@
  * by every head of the group (GQA). Its Q tile and O accumulator stay in L2;
  * the K/V block (kc keys) is packed into at most half of L2 and swept by
  * every mr-row block of the tile while its score rows (mr × kc) sit in L1.
+ * Decode tiles (direct) over a cache whose heads of one key are adjacent
+ * take several K/V heads (attn_plan_head_groups), so that one thread reads
+ * runs of those heads' rows; attn_plan_call picks this from the strides.
  */
 #include <stdlib.h>
 
