@@ -1213,6 +1213,18 @@ int main(int argc, char **argv)
              "OpenMP over B*H with 1-thread BLAS (all-thread BLAS when B*H < threads); "
              "x_blas = blas time / libattn time, diff = max|O_blas - O_attn| / max|V|",
              bench_blas_name());
+    /* An AVX2 kernel set against OpenBLAS's AVX-512 kernels is not like
+     * for like; OpenBLAS reads its core type once, when it is loaded. */
+    if (c.blas && !getenv("OPENBLAS_CORETYPE") &&
+        (strstr(bench_blas_name(), "SkylakeX") || strstr(bench_blas_name(), "Cooperlake") ||
+         strstr(bench_blas_name(), "SapphireRapids")))
+        for (int ii = 0; ii < c.nisas; ii++)
+            if (c.isas[ii] != ATTN_ISA_AVX512) {
+                note("the %s lines are timed against OpenBLAS's AVX-512 kernels; "
+                     "OPENBLAS_CORETYPE=Haswell in the environment gives them AVX2 ones",
+                     attn_isa_name(c.isas[ii]));
+                break;
+            }
 #endif
 
     int first_json = 1;
