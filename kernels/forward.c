@@ -75,7 +75,8 @@
  * 6.3 ms, f32 12.4 -> 11.2 ms; S5 likewise (AVX2 host with AVX-512, L2
  * 2 MiB). Hints into L1 instead of L2 were slower (the block's scores and
  * V copy live in L1). */
-enum { DIRECT_STEP = 8, DIRECT_HINT = DIRECT_STEP / 2, DIRECT_LEAD = 32 };
+enum { DIRECT_STEP = 8, DIRECT_HINT = DIRECT_STEP / 2, DIRECT_LEAD = 32,
+       DIRECT_GROUP_LEAD = 128 << 10 };
 /* (With head groups the hints count head-rows, key-major: DIRECT_HINT at
  * each step still matches what a step reads, and the lead is half a block
  * of every head, see run_item.) */
@@ -518,11 +519,16 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
     size_t kmin, kmax;
     start_tile(c, w, &it, R, &kmin, &kmax);
     if (c->direct) {
-        /* head groups: half a block of every head ahead (a whole block:
-         * S4 [B,S,H,D] f32 at 2 threads 2-6 % slower; K and V of a block of
-         * all heads take a quarter of L2) */
+        /* head groups: half a block of every head ahead, and at least
+         * DIRECT_GROUP_LEAD bytes of K/V rows (a whole block: S4
+         * [B,S,H,D] f32 at 2 threads 2-6 % slower, K and V of a block of all
+         * heads take a quarter of L2; S5 f16, whose half block is 64 KiB,
+         * 7-10 % faster with 128 KiB) */
+        const size_t row = c->d.D * attn_dtype_bytes(c->k->dtype) +
+                           c->d.Dv * attn_dtype_bytes(c->v->dtype);
+        const size_t half = c->plan.kc * c->hb / 2, bytes = DIRECT_GROUP_LEAD / row;
         w->hinted = kmin * c->hb;
-        hint_rows(c, w, &it, c->hb > 1 ? c->plan.kc * c->hb / 2 : DIRECT_LEAD, kmax);
+        hint_rows(c, w, &it, c->hb == 1 ? DIRECT_LEAD : half > bytes ? half : bytes, kmax);
     }
 
     const size_t kc = c->plan.kc, mb = c->mb;
