@@ -39,6 +39,14 @@ static inline float attn_f16_to_f32(uint16_t h)
     return sign ? -v : v;
 }
 
+/* dst[0..n) ← src[0..n) widened exactly: bfloat16 when bf16, else binary16.
+ * The SIMD kernels' partial 16-bit vectors (row tails) go through it. */
+static inline void attn_widen16(const uint16_t *src, size_t n, int bf16, float *dst)
+{
+    for (size_t c = 0; c < n; c++)
+        dst[c] = bf16 ? attn_bf16_to_f32(src[c]) : attn_f16_to_f32(src[c]);
+}
+
 static inline uint16_t attn_f32_to_bf16(float f)
 {
     uint32_t u = attn_f32_bits(f);

@@ -220,6 +220,7 @@ static void df_describe(dfix *f)
         for (int64_t b = 0; b < c->B && b < MAXB; b++)
             n += snprintf(kv + n, sizeof kv - (size_t)n, "%s%d", b ? "," : "", (int)c->kvl[b]);
     }
+    const attn_plan p = df_plan(f);
     snprintf(f->desc, sizeof f->desc,
              "B=%lld Hq=%lld Hkv=%lld Lq=%lld Lk=%lld D=%lld Dv=%lld q %s k %s v %s out %s "
              "causal=%d kv_len=[%s] scale=%g layouts q%d k%d v%d o%d threads=%d bcast=%d "
@@ -227,8 +228,7 @@ static void df_describe(dfix *f)
              (long long)c->B, (long long)c->Hq, (long long)c->Hkv, (long long)c->Lq,
              (long long)c->Lk, (long long)c->D, (long long)c->Dv, dt_name[c->dq], dt_name[c->dk],
              dt_name[c->dv], dt_name[c->dout], c->causal, kv, (double)c->scale, c->lay[0],
-             c->lay[1], c->lay[2], c->lay[3], c->threads, c->bcast, df_plan(f).splits,
-             df_plan(f).heads);
+             c->lay[1], c->lay[2], c->lay[3], c->threads, c->bcast, p.splits, p.heads);
 }
 
 static void df_init(dfix *f, const dcase *c, uint64_t seed)

@@ -49,8 +49,7 @@ load_v8(const int VT, const void *row, int masked, __m256i mask, size_t nc)
     const uint16_t *h = row;
     if (masked) {
         float t[8] = {0};
-        for (size_t c = 0; c < nc; c++)
-            t[c] = VT == VT_F16 ? attn_f16_to_f32(h[c]) : attn_bf16_to_f32(h[c]);
+        attn_widen16(h, nc, VT == VT_BF16, t);
         return _mm256_loadu_ps(t);
     }
     const __m128i x = _mm_loadu_si128((const __m128i *)row);

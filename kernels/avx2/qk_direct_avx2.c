@@ -23,18 +23,17 @@
 #define QD_f32_LOAD(p) _mm256_loadu_ps(p)
 #define QD_f32_TAIL(p) _mm256_maskload_ps(p, mk)
 #define QD_f16_LOAD(p) _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(const void *)(p)))
-#define QD_f16_TAIL(p) tail8(p, d - t, attn_f16_to_f32)
+#define QD_f16_TAIL(p) tail8(p, d - t, 0)
 #define QD_bf16_LOAD(p)                                                        \
     _mm256_castsi256_ps(_mm256_slli_epi32(                                     \
         _mm256_cvtepu16_epi32(_mm_loadu_si128((const __m128i *)(const void *)(p))), 16))
-#define QD_bf16_TAIL(p) tail8(p, d - t, attn_bf16_to_f32)
+#define QD_bf16_TAIL(p) tail8(p, d - t, 1)
 
 /* The last nd < 8 16-bit values of a key row, widened exactly, zeros after. */
-static inline __m256 tail8(const uint16_t *p, size_t nd, float (*widen1)(uint16_t))
+static inline __m256 tail8(const uint16_t *p, size_t nd, int bf16)
 {
     float row[8] = {0};
-    for (size_t c = 0; c < nd; c++)
-        row[c] = widen1(p[c]);
+    attn_widen16(p, nd, bf16, row);
     return _mm256_loadu_ps(row);
 }
 

@@ -57,8 +57,7 @@ ATTN_INLINE __m512 load_v16(const int VT, const int FULL, const void *row, __mma
     const uint16_t *h = row;
     if (!FULL) {
         float t[16] = {0};
-        for (size_t c = 0; c < nc; c++)
-            t[c] = VT == VT_F16 ? attn_f16_to_f32(h[c]) : attn_bf16_to_f32(h[c]);
+        attn_widen16(h, nc, VT == VT_BF16, t);
         return _mm512_loadu_ps(t);
     }
     const __m256i x = _mm256_loadu_si256((const __m256i *)row);

@@ -45,19 +45,18 @@ static inline __m256 fold(__m512 a)
 #define QD_f32_LOAD(p) _mm512_loadu_ps(p)
 #define QD_f32_TAIL(p) _mm512_maskz_loadu_ps(mk, p)
 #define QD_f16_LOAD(p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(const void *)(p)))
-#define QD_f16_TAIL(p) tail16(p, d - t, attn_f16_to_f32)
+#define QD_f16_TAIL(p) tail16(p, d - t, 0)
 #define QD_bf16_LOAD(p)                                                        \
     _mm512_castsi512_ps(_mm512_slli_epi32(                                     \
         _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(const void *)(p))), 16))
-#define QD_bf16_TAIL(p) tail16(p, d - t, attn_bf16_to_f32)
+#define QD_bf16_TAIL(p) tail16(p, d - t, 1)
 
 /* The last nd < 16 16-bit values of a key row, widened exactly, zeros after
  * (through memory: no masked 16-bit load needed, and it is one per row). */
-static inline __m512 tail16(const uint16_t *p, size_t nd, float (*widen1)(uint16_t))
+static inline __m512 tail16(const uint16_t *p, size_t nd, int bf16)
 {
     float row[16] = {0};
-    for (size_t c = 0; c < nd; c++)
-        row[c] = widen1(p[c]);
+    attn_widen16(p, nd, bf16, row);
     return _mm512_loadu_ps(row);
 }
 
