@@ -23,13 +23,15 @@
  * writing its unnormalised (max, sum, O); a second pass merges the chunks
  * of a row in chunk order, exactly, by their maxima.
  *
- * Decode tiles (at most qk_direct's mr rows: one query position × the GQA
- * group) skip the K packing: qk_direct reads K rows in place (a 16-bit
- * cache as it is, widened in registers by qk_direct_f16/bf16) and the whole
- * tile is one row block, so each K/V byte is read from memory once,
- * sequentially. Such a tile is memory-bound: its K/V rows are hinted into
- * L2 a fixed number of keys ahead of use, a few rows at every step of the
- * Q·Kᵀ and P·V sweeps, so that the memory is kept busy while the core
+ * Decode tiles (at most twice qk_direct's mr rows: a few query positions
+ * × the GQA group) skip the K packing: qk_direct reads K rows in place (a
+ * 16-bit cache as it is, widened in registers by qk_direct_f16/bf16), a
+ * tile of up to mr rows being one row block, so each K/V byte is read from
+ * memory once, sequentially (a wider tile's later row blocks find the
+ * block's rows in L1). Such a tile is memory-bound: its K/V rows are
+ * hinted into L2 a fixed number of keys ahead of use, a few rows at every
+ * step of the Q·Kᵀ and P·V sweeps (shared among a wider tile's row
+ * blocks), so that the memory is kept busy while the core
  * computes (see DIRECT_STEP). Over a cache whose heads of one key lie side
  * by side ([B,S,H,D]), one head's rows are a few hundred bytes at the key
  * stride, which memory serves at half speed: there an item takes several
@@ -89,8 +91,10 @@ typedef struct fwd_call {
     size_t g, tiles_per_head, tiles, span_align;
     size_t hb;  /* K/V heads per item (plan.heads): > 1 only for direct tiles
                    over a cache whose heads of one key are adjacent */
+    size_t blocks_h; /* row blocks per K/V head of a tile */
     size_t mb;  /* rows per row block: qk_tile's mr, or (direct) all of one
-                   K/V head's rows of the tile */
+                   K/V head's rows of the tile, or for wider direct tiles
+                   what both qk_direct and pv_tile take (direct_mb) */
     int direct; /* decode-sized tiles: qk_direct on K rows in place, no pack */
     float scale;
     const attn_tensor *q, *k, *v, *out, *lse;
@@ -108,6 +112,7 @@ typedef struct fwd_ws {
     float *mx, *l, *alpha; /* R each: running max, sum, rescale factor       */
     size_t *lo, *hi;       /* R each: visible keys of the row                */
     size_t hinted;         /* direct tiles: head-rows hinted (hint_rows)      */
+    size_t credit;         /* direct tiles: hint steps owed (hint_step)       */
 } fwd_ws;
 
 /* Work item coordinates: row tile (b, K/V heads hk .. hk + hb − 1,
@@ -340,22 +345,58 @@ static void hint_rows(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t r
     w->hinted = end;
 }
 
+/* Direct tiles, one step of a sweep: DIRECT_HINT head-rows shared among
+ * the tile's row blocks of a head (each sweeps the block), so the hints
+ * keep pace with the keys, whatever the number of row blocks. */
+static void hint_step(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t kend)
+{
+    w->credit += DIRECT_HINT;
+    const size_t rows = w->credit / c->blocks_h;
+    w->credit -= rows * c->blocks_h;
+    if (rows)
+        hint_rows(c, w, it, rows, kend);
+}
+
+/* Direct tiles: the f32 V rows of keys [lo, hi) of the block into w->vp,
+ * less those already there ([v0, v0 + vn)). */
+static void copy_v(const fwd_call *c, fwd_ws *w, const fwd_item *it, const fwd_blk *blk,
+                   size_t lo, size_t hi)
+{
+    const size_t e0 = blk->vn ? blk->v0 : hi, e1 = blk->vn ? blk->v0 + blk->vn : hi;
+    const size_t p[2][2] = {{lo, hi < e0 ? hi : e0}, {lo > e1 ? lo : e1, hi}};
+    for (int x = 0; x < 2; x++)
+        if (p[x][0] < p[x][1])
+            attn_pack_v_rows(c->kt, c->v, it->b, blk->hk, p[x][0], p[x][1] - p[x][0],
+                             w->vp + (p[x][0] - blk->j0) * c->d.Dv);
+}
+
 /* Direct tiles: scores of keys [a, a + n) (K in place) and the copy of
  * their f32 V rows to w->vp (a 16-bit V is read in place), DIRECT_STEP keys
- * at a time, hinting as it goes. */
+ * at a time, hinting as it goes. The block's V rows are [v0, v0 + vn): the
+ * first row block's keys, grown by a later row block's (wide tiles) to the
+ * hull of both, so its NaN test is redone. */
 static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t0,
                          size_t m, size_t a, size_t n, fwd_blk *blk)
 {
-    const size_t Dv = c->d.Dv;
-    float *vp = w->vp + (a - blk->j0) * Dv;
+    const int copy = !blk->vblk16;
     for (size_t x = 0; x < n; x += DIRECT_STEP) {
         const size_t nn = n - x < DIRECT_STEP ? n - x : DIRECT_STEP;
-        hint_rows(c, w, it, DIRECT_HINT, blk->kend);
+        hint_step(c, w, it, blk->kend);
         direct_scores(c, w, t0, m, a + x, nn, blk, w->s + x);
-        if (!blk->vblk16)
-            attn_pack_v_rows(c->kt, c->v, it->b, blk->hk, a + x, nn, vp + x * Dv);
+        if (copy)
+            copy_v(c, w, it, blk, a + x, a + x + nn);
     }
-    blk->v0 = a, blk->vn = n;
+    size_t lo = a, hi = a + n;
+    if (blk->vn) {
+        const size_t e1 = blk->v0 + blk->vn;
+        if (copy) /* a gap between the two spans */
+            copy_v(c, w, it, blk, hi < blk->v0 ? hi : blk->v0, lo > e1 ? lo : e1);
+        lo = lo < blk->v0 ? lo : blk->v0;
+        hi = hi > e1 ? hi : e1;
+        if (lo != blk->v0 || hi != e1)
+            blk->v_bad = -1;
+    }
+    blk->v0 = lo, blk->vn = hi - lo;
 }
 
 /* One mb-row block of the tile against a K/V block. */
@@ -437,7 +478,7 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
         for (size_t x = 0; x < n; x += step) {
             const size_t nn = n - x < step ? n - x : step;
             if (c->direct)
-                hint_rows(c, w, it, DIRECT_HINT, blk->kend);
+                hint_step(c, w, it, blk->kend);
             for (size_t r = 0; r < m; r += pmr)
                 pv_keys(c, blk, m - r < pmr ? m - r : pmr, a + x, nn, s + r * kc + x, kc,
                         w->ob + r * Dv, x == 0);
@@ -528,6 +569,7 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
                            c->d.Dv * attn_dtype_bytes(c->v->dtype);
         const size_t half = c->plan.kc * c->hb / 2, bytes = DIRECT_GROUP_LEAD / row;
         w->hinted = kmin * c->hb;
+        w->credit = 0;
         hint_rows(c, w, &it, c->hb == 1 ? DIRECT_LEAD : half > bytes ? half : bytes, kmax);
     }
 
@@ -539,7 +581,8 @@ static void run_item(const fwd_call *c, fwd_ws *w, size_t index)
         const size_t je = kmax - j0 < kc ? kmax : j0 + kc;
         for (size_t u = 0; u < c->hb; u++) {
             const size_t hk = it.hk + u;
-            fwd_blk blk = {.j0 = js, .nb = je - js, .hk = hk, .v0 = js, .vn = je - js,
+            fwd_blk blk = {.j0 = js, .nb = je - js, .hk = hk, .v0 = js,
+                           .vn = c->direct ? 0 : je - js,
                            .v_bad = -1, .row_blocks = (Rh + mb - 1) / mb, .kend = kmax};
             if (c->direct && c->k->dtype != ATTN_F32) {
                 /* a 16-bit cache read in place (S5 f16: 2-11 % faster than a
@@ -622,6 +665,17 @@ static void merge_row(const fwd_call *c, size_t tile, size_t t, float *o)
     finish_row(c, it.b, h, i, M, l, o);
 }
 
+/* Rows per row block of a direct tile with more rows per K/V head than
+ * qk_direct's mr: the most both qk_direct and the V dtype's pv_tile take. */
+static size_t direct_mb(const fwd_call *c)
+{
+    const attn_kernels *kt = c->kt;
+    const size_t pmr = c->v->dtype == ATTN_F32   ? kt->pv_tile.mr
+                       : c->v->dtype == ATTN_F16 ? kt->pv_tile_f16.mr
+                                                 : kt->pv_tile_bf16.mr;
+    return pmr < kt->qk_direct.mr ? pmr : kt->qk_direct.mr;
+}
+
 /* Validates and plans a call; *bytes = its workspace (0: nothing to do). */
 static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
                            const attn_tensor *k, const attn_tensor *v,
@@ -649,10 +703,13 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     attn_plan_call(c->kt, attn_topology(), &c->d, k, v, &c->plan);
     c->hb = c->plan.heads;
     /* Decoding (a tile of a few rows): K rows are read in place (widened
-     * when 16-bit) by qk_direct, the whole tile one row block, so each key
-     * is read once and never packed. A choice of the shape alone (plan.c). */
+     * when 16-bit) by qk_direct, the whole tile one row block (or two: a
+     * wider tile), so each key is read from memory once and never packed.
+     * A choice of the shape alone (plan.c). */
     c->direct = c->plan.direct;
-    c->mb = c->direct ? c->plan.rows * c->g : c->kt->qk_tile.mr;
+    const size_t rh = c->plan.rows * c->g;
+    c->mb = !c->direct ? c->kt->qk_tile.mr : rh <= c->kt->qk_direct.mr ? rh : direct_mb(c);
+    c->blocks_h = (rh + c->mb - 1) / c->mb;
     c->tiles_per_head = (c->d.Lq + c->plan.rows - 1) / c->plan.rows;
     c->tiles = c->d.B * (c->d.Hkv / c->hb) * c->tiles_per_head;
     *items = c->tiles * c->plan.splits;

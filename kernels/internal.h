@@ -97,8 +97,9 @@ typedef struct attn_plan {
                       or of 16 for direct tiles */
     size_t splits; /* key chunks per row tile (split-KV), ≥ 1 */
     size_t chunk;  /* keys per chunk, a multiple of kc (Lk when splits = 1) */
-    int direct;    /* decode-sized tiles (≤ qk_direct's mr rows): K read in
-                      place by qk_direct, the tile one row block */
+    int direct;    /* decode-sized tiles (≤ 2 × qk_direct's mr rows): K read
+                      in place by qk_direct, the tile one row block or (wider)
+                      a few */
     size_t heads;  /* K/V heads per tile: 1, or for direct tiles over a cache
                       with the heads of a key adjacent, a divisor of Hkv
                       (attn_plan_head_groups) */

@@ -17,7 +17,7 @@
 #include "internal.h"
 
 enum { KC_MAX = 512, TILE_ROWS_MAX = 1024, ITEMS_PER_CORE = 4, SPLIT_MIN_KEYS = 512,
-       GROUP_MIN_KEYS = 128 };
+       GROUP_MIN_KEYS = 128, DIRECT_WIDE = 2 };
 
 static size_t clampz(size_t x, size_t lo, size_t hi)
 {
@@ -98,8 +98,19 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
      * place (qk_direct), so a K/V block need not fill L2: about two thirds of
      * L1 keeps the block's V copy (and widened 16-bit K) there for P·V, and
      * the next block's rows stream in meanwhile (S4 f16 8.9 → 6.5 ms, f32
-     * 13.6 → 11.3 ms with 32 keys instead of 512 on a 48 KiB L1). */
-    plan->direct = rows * g <= kt->qk_direct.mr;
+     * 13.6 → 11.3 ms with 32 keys instead of 512 on a 48 KiB L1).
+     * Up to DIRECT_WIDE × qk_direct's mr rows (a few speculative positions
+     * × the GQA group, or a wide group: row blocks of what both qk_direct
+     * and pv_tile take): such a tile is still about as much memory as
+     * compute, and its hinted sweeps keep the memory busy while it computes,
+     * where a packed tile reads a block, then computes. At 1 / 2 threads
+     * (AVX2 host with AVX-512): Hq 32 Hkv 8 Lq 4 causal f32 AVX2 13.0 →
+     * 10.6 ms / 6.8 → 5.5; Hq 32 Hkv 2 Lq 1 f16 AVX-512 5.1 → 4.5 / 2.6 →
+     * 2.2; Hq 28 Hkv 4 Lq 2 [B,S,H,D] AVX-512 6.7 → 5.0 (head groups now
+     * apply) / 3.6 → 2.5. Wider tiles are compute-bound: 32 rows (MQA 32)
+     * went 3.6 → 3.9 ms on AVX-512 (qk_direct's dot products run below the
+     * packed kernels' FMA rate), so they stay packed. */
+    plan->direct = rows * g <= DIRECT_WIDE * kt->qk_direct.mr;
     if (plan->direct) {
         const size_t l1 = ci->l1d_bytes > 0 ? (size_t)ci->l1d_bytes : 32768;
         kc = clampz(l1 * 2 / 3 / row_bytes / 16 * 16, 16, KC_MAX);

@@ -8,7 +8,8 @@
  *   plan splits the keys when B·Hkv·row tiles < 4·cores and Lk ≥ 1024: the
  *   same data as a many-batch broadcast does not), kv_len per batch (0, mid
  *   chunk; keys past it on PROT_NONE pages), bitwise identical results for
- *   every thread count on split shapes; decode items of several K/V heads
+ *   every thread count on split shapes; decode tiles wider than one row
+ *   block of qk_direct (NaN in V seen by the last positions only); decode items of several K/V heads
  *   over [B,S,H,D] caches (head groups: every GQA ratio and K/V dtype, split
  *   and not, kv_len, the planner on made-up machines); attn_merge of 1..8 shards over
  *   disjoint key ranges (views into one K/V buffer, empty shards, in place,
@@ -740,6 +741,69 @@ Test(decode, nan_in_16_bit_kv_reaches_exactly_the_rows_that_see_it)
                     df_all_isas(&f, in_k ? "16-bit NaN in K" : "16-bit NaN in V");
                     df_free(&f);
                 }
+}
+
+/* ------------------------------------------------------------------ wide decode tiles */
+
+/* Whether the active kernel set plans the fixture's tiles as direct tiles
+ * of more rows per K/V head than qk_direct takes at once (several row
+ * blocks sweep each K/V block: the first copies the V rows it sees, a later
+ * one only those past them, and the block's NaN test is redone over both). */
+static int wide_direct(const dfix *f)
+{
+    const attn_plan p = df_plan(f);
+    return p.direct && p.rows * (size_t)(f->c.Hq / f->c.Hkv) > attn_active_kernels()->qk_direct.mr;
+}
+
+/* Decode tiles of up to twice qk_direct's mr rows (speculative positions ×
+ * a GQA group, or a wide group): every K/V dtype, [B,H,S,D] and [B,S,H,D]
+ * caches, split and not, against the reference; NaN in V at the last keys,
+ * which only the last positions see (the second row block's keys: a V test
+ * kept from the first row block would let 0·NaN into the rows that mask
+ * them); bitwise the same for every thread count. Every kernel set must
+ * plan some case as such a tile on a machine of up to 8 cores. */
+Test(decode, wide_direct_tiles)
+{
+    typedef struct { int64_t Hq, Hkv, Lq, Lk; } wshape;
+    const wshape sh[] = {{16, 1, 1, 2000}, {32, 8, 4, 700}, {8, 8, 16, 300},
+                         {12, 4, 3, 1100}, {24, 2, 1, 600}};
+    attn_isa isas[4];
+    const int n = tu_isas(isas);
+    const attn_isa saved = attn_get_isa();
+    int wide[4] = {0};
+    for (size_t i = 0; i < NELEM(sh); i++)
+        for (int v = 0; v < 3; v++) {
+            dcase c = dk(1, sh[i].Hq, sh[i].Hkv, sh[i].Lq, sh[i].Lk, 16, 24);
+            c.causal = sh[i].Lq > 1;
+            c.dk = (attn_dtype)v, c.dv = (attn_dtype)((v + (int)i) % 3);
+            c.lay[1] = c.lay[2] = (i + (size_t)v) % 2 ? 1 : 0;
+            for (int nan = 0; nan <= 1; nan++) {
+                dfix f;
+                df_init(&f, &c, 1700 + i * 10 + (uint64_t)(v * 2 + nan));
+                if (nan) /* K/V head 0: key Lk − 1 (last position), Lk − 3 */
+                    for (int64_t d = 0; d < c.Dv; d++) {
+                        dt_nan(&f.v, 0, 0, c.Lk - 1, d);
+                        dt_nan(&f.v, 0, 0, c.Lk - 3, d);
+                    }
+                df_ref(&f);
+                for (int a = 0; a < n; a++) {
+                    cr_assert_eq(attn_set_isa(isas[a]), ATTN_OK);
+                    wide[a] += wide_direct(&f);
+                    const attn_status st = df_run(&f, 1 + (int)(i % 2));
+                    cr_assert_eq(st, ATTN_OK, "%s", attn_last_error());
+                    df_check(&f, nan ? "wide decode tiles, NaN in V" : "wide decode tiles");
+                }
+                attn_set_isa(saved);
+                df_free(&f);
+            }
+        }
+    if (attn_topology()->physical_cores <= 8)
+        for (int a = 0; a < n; a++)
+            cr_assert_gt(wide[a], 0, "[%s] no case planned as a wide direct tile",
+                         attn_isa_name(isas[a]));
+    dcase c = dk(1, 32, 8, 4, 900, 16, 16);
+    c.causal = 1, c.dk = ATTN_BF16;
+    determinism(&c, 1790);
 }
 
 /* ------------------------------------------------------------------ split vs unsplit */

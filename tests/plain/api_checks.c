@@ -225,11 +225,14 @@ static void forward_shapes(const char *isa)
         {1, 1, 1, 4, 0, 8, 8, 0, NULL, 0, 0.0f},       /* Lk = 0: out 0, lse −inf         */
         {3, 6, 3, 1, 13, 16, 24, 0, kv3, 1, 0.0f},     /* decode, [B,S,H,D]: head groups  */
         {1, 16, 8, 1, 2000, 16, 16, 0, NULL, 1, 0.0f}, /* the same, split                 */
+        {1, 16, 1, 1, 300, 16, 16, 0, NULL, 0, 0.0f},  /* decode, 16 rows a K/V head      */
+        {1, 12, 3, 4, 97, 16, 24, 1, NULL, 1, 0.0f},   /* 4 causal positions × GQA 4      */
     };
     static const char *labels[] = {"causal Lq<Lk", "causal Lq>Lk", "causal square",
                                    "kv_len MQA", "kv_len causal", "GQA", "strides",
                                    "decode", "long Lk", "empty K/V", "decode head groups",
-                                   "decode head groups, split"};
+                                   "decode head groups, split", "wide decode tile",
+                                   "wide decode tile, causal"};
     for (size_t i = 0; i < PT_NELEM(cases); i++)
         forward_case(isa, labels[i], &cases[i], &rng);
 }
