@@ -67,19 +67,25 @@
  * rows cost 30 % more with 64). */
 #define ATTN_SPAN_ALIGN 16
 
-/* Decode tiles sweep a K/V block in steps of DIRECT_STEP keys: Q·Kᵀ with
- * K in place (and the copy of those keys' V rows), then P·V. Before every
- * step of either sweep, the K and V rows of the next DIRECT_HINT keys not
- * yet hinted go to L2 (prefetcht1), the hints running DIRECT_LEAD keys
- * ahead of the sweep from the tile's start. Hinting only while the loads
- * run left the memory idle while the core computed softmax and P·V, and
- * copying V as a pass of its own idled it too: S4 f16 at 1 thread 8.4 ->
- * 6.3 ms, f32 12.4 -> 11.2 ms; S5 likewise (AVX2 host with AVX-512, L2
- * 2 MiB). Hints into L1 instead of L2 were slower (the block's scores and
- * V copy live in L1). */
-enum { DIRECT_STEP = 8, DIRECT_HINT = DIRECT_STEP / 2, DIRECT_LEAD = 32,
+/* Decode tiles sweep a K/V block in steps of c->step keys (DIRECT_STEP;
+ * DIRECT_STEP_WIDE for tiles of several row blocks): Q·Kᵀ with K in place
+ * (and the copy of those keys' V rows), then P·V. Before every step of
+ * either sweep, the K and V rows of the next step / 2 keys not yet hinted
+ * go to L2 (prefetcht1), the hints running DIRECT_LEAD keys ahead of the
+ * sweep from the tile's start. Hinting only while the loads run left the
+ * memory idle while the core computed softmax and P·V, and copying V as a
+ * pass of its own idled it too: S4 f16 at 1 thread 8.4 -> 6.3 ms, f32 12.4
+ * -> 11.2 ms; S5 likewise (AVX2 host with AVX-512, L2 2 MiB). Hints into
+ * L1 instead of L2 were slower (the block's scores and V copy live in L1).
+ * Steps of 4 keys rather than 8, hints of 2 (smaller bunches of
+ * prefetches, which a core's fill buffers serve while it computes): S5 f16
+ * AVX2 T1 3.83-3.93 -> 3.52-3.59 ms, f32 6.35 -> 6.07, Hq 32 Hkv 8 Lq 2
+ * (8 rows) AVX-512 7.6-8.0 -> 6.9. A wide tile, whose row blocks share
+ * each step's hints, was 8-10 % slower with them on AVX2 (Hq 32 Hkv 8
+ * Lq 4), and keeps 8 (16: 8-15 % slower, 32: 25 %). */
+enum { DIRECT_STEP = 4, DIRECT_STEP_WIDE = 8, DIRECT_LEAD = 32,
        DIRECT_GROUP_LEAD = 128 << 10 };
-/* (With head groups the hints count head-rows, key-major: DIRECT_HINT at
+/* (With head groups the hints count head-rows, key-major: step / 2 at
  * each step still matches what a step reads, and the lead is half a block
  * of every head, see run_item.) */
 
@@ -92,6 +98,7 @@ typedef struct fwd_call {
     size_t hb;  /* K/V heads per item (plan.heads): > 1 only for direct tiles
                    over a cache whose heads of one key are adjacent */
     size_t blocks_h; /* row blocks per K/V head of a tile */
+    size_t step;     /* direct tiles: keys per step of a sweep */
     size_t mb;  /* rows per row block: qk_tile's mr, or (direct) all of one
                    K/V head's rows of the tile, or for wider direct tiles
                    what both qk_direct and pv_tile take (direct_mb) */
@@ -345,12 +352,12 @@ static void hint_rows(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t r
     w->hinted = end;
 }
 
-/* Direct tiles, one step of a sweep: DIRECT_HINT head-rows shared among
+/* Direct tiles, one step of a sweep: step / 2 head-rows shared among
  * the tile's row blocks of a head (each sweeps the block), so the hints
  * keep pace with the keys, whatever the number of row blocks. */
 static void hint_step(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t kend)
 {
-    w->credit += DIRECT_HINT;
+    w->credit += c->step / 2;
     const size_t rows = w->credit / c->blocks_h;
     w->credit -= rows * c->blocks_h;
     if (rows)
@@ -371,7 +378,7 @@ static void copy_v(const fwd_call *c, fwd_ws *w, const fwd_item *it, const fwd_b
 }
 
 /* Direct tiles: scores of keys [a, a + n) (K in place) and the copy of
- * their f32 V rows to w->vp (a 16-bit V is read in place), DIRECT_STEP keys
+ * their f32 V rows to w->vp (a 16-bit V is read in place), c->step keys
  * at a time, hinting as it goes. The block's V rows are [v0, v0 + vn): the
  * first row block's keys, grown by a later row block's (wide tiles) to the
  * hull of both, so its NaN test is redone. */
@@ -379,8 +386,8 @@ static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_
                          size_t m, size_t a, size_t n, fwd_blk *blk)
 {
     const int copy = !blk->vblk16;
-    for (size_t x = 0; x < n; x += DIRECT_STEP) {
-        const size_t nn = n - x < DIRECT_STEP ? n - x : DIRECT_STEP;
+    for (size_t x = 0; x < n; x += c->step) {
+        const size_t nn = n - x < c->step ? n - x : c->step;
         hint_step(c, w, it, blk->kend);
         direct_scores(c, w, t0, m, a + x, nn, blk, w->s + x);
         if (copy)
@@ -474,7 +481,7 @@ static void row_block(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_t t
     } else {
         /* direct tiles in steps, hinting (the same sums: pv_tile adds its
          * keys in order, a call with overwrite = 0 continuing the chain) */
-        const size_t pmr = pv_mr(c, blk), step = c->direct ? DIRECT_STEP : n;
+        const size_t pmr = pv_mr(c, blk), step = c->direct ? c->step : n;
         for (size_t x = 0; x < n; x += step) {
             const size_t nn = n - x < step ? n - x : step;
             if (c->direct)
@@ -710,6 +717,7 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     const size_t rh = c->plan.rows * c->g;
     c->mb = !c->direct ? c->kt->qk_tile.mr : rh <= c->kt->qk_direct.mr ? rh : direct_mb(c);
     c->blocks_h = (rh + c->mb - 1) / c->mb;
+    c->step = c->blocks_h > 1 ? DIRECT_STEP_WIDE : DIRECT_STEP;
     c->tiles_per_head = (c->d.Lq + c->plan.rows - 1) / c->plan.rows;
     c->tiles = c->d.B * (c->d.Hkv / c->hb) * c->tiles_per_head;
     *items = c->tiles * c->plan.splits;
