@@ -9,8 +9,8 @@
 # the library, attn_info, attn_bench and the plain C test runner (release,
 # without Criterion, hwloc, BLAS or SIMDe), runs the plain runner on the
 # native kernel sets, then `attn_bench --suite all` on every kernel set the
-# CPU runs, at 1 thread and at all of its cores, and the decode shapes over a
-# [B,S,H,D] cache. Everything also goes to
+# CPU runs, at 1 thread and at all of its cores, the decode shapes over a
+# [B,S,H,D] cache, and a decode of 4 speculative positions × GQA 4. Everything also goes to
 # $OUT/device_check.log when $OUT is set (the device tool brings it back).
 # Exit status: that of the first step that failed.
 set -u
@@ -56,7 +56,12 @@ main() {
     # decode over a [B,S,H,D] cache: items of several K/V heads, as many as
     # the cores need (plan.c, attn_plan_head_groups)
     step "attn_bench --suite decode --layout bshd --isa $isa, 1 and $cores threads"
-    "$BUILD/bench/attn_bench" --suite decode --layout bshd --isa "$isa" --threads "1,$cores"
+    "$BUILD/bench/attn_bench" --suite decode --layout bshd --isa "$isa" --threads "1,$cores" || return 1
+    # 16 decode rows per K/V head (4 speculative positions x GQA 4): direct
+    # tiles of two row blocks, whose hints the row blocks share (forward.c)
+    step "attn_bench: Lq 4 x GQA 4 decode, --isa $isa, 1 and $cores threads"
+    "$BUILD/bench/attn_bench" --heads 32 --kv-heads 8 --seq-q 4 --seq-k 8192 --dim 128 --causal \
+        --isa "$isa" --threads "1,$cores"
 }
 
 if [ -n "$LOG" ]; then
