@@ -396,7 +396,8 @@ static void direct_sweep(const fwd_call *c, fwd_ws *w, const fwd_item *it, size_
     size_t lo = a, hi = a + n;
     if (blk->vn) {
         const size_t e1 = blk->v0 + blk->vn;
-        if (copy) /* a gap between the two spans */
+        if (copy) /* a gap between the spans (none from today's masks, whose
+                     rows' spans overlap; the hull must hold no stale row) */
             copy_v(c, w, it, blk, hi < blk->v0 ? hi : blk->v0, lo > e1 ? lo : e1);
         lo = lo < blk->v0 ? lo : blk->v0;
         hi = hi > e1 ? hi : e1;
@@ -710,7 +711,7 @@ static attn_status prepare(const char *fn, fwd_call *c, const attn_tensor *q,
     attn_plan_call(c->kt, attn_topology(), &c->d, k, v, &c->plan);
     c->hb = c->plan.heads;
     /* Decoding (a tile of a few rows): K rows are read in place (widened
-     * when 16-bit) by qk_direct, the whole tile one row block (or two: a
+     * when 16-bit) by qk_direct, the whole tile one row block (or a few: a
      * wider tile), so each key is read from memory once and never packed.
      * A choice of the shape alone (plan.c). */
     c->direct = c->plan.direct;
