@@ -59,8 +59,9 @@ typedef void attn_qk_tile_fn(size_t m, size_t n, size_t d,
 /*
  * qk_direct: S[m × n] = Q[m × d] · Kᵀ with K read in place, n rows at ldk
  * (no packing): for the few query rows of decoding, where packing K would
- * cost more than the product. Any m (mr is the driver's threshold for using
- * it), n ≥ 0, d ≥ 1; S rows at lds, only the first n columns written. Each
+ * cost more than the product. Any m (mr rows is the driver's row block: a
+ * decode tile of up to 2·mr rows per K/V head takes this kernel in row
+ * blocks of at most mr), n ≥ 0, d ≥ 1; S rows at lds, only the first n columns written. Each
  * score's value depends on its q row and k row only (not on m, n or its
  * position), like qk_tile's — but qk_tile and qk_direct may round
  * differently.
