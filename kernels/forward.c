@@ -243,13 +243,17 @@ static int block_v_bad(const fwd_call *c, fwd_blk *blk)
     return blk->v_bad;
 }
 
+/* The most rows one pv_tile call takes for V of dtype dt, read as f32 rows
+ * (a copy, or f32 in place) or, with v16, as 16-bit rows in place. */
+static size_t pv_rows_max(const attn_kernels *kt, int v16, attn_dtype dt)
+{
+    return !v16 ? kt->pv_tile.mr : dt == ATTN_F16 ? kt->pv_tile_f16.mr : kt->pv_tile_bf16.mr;
+}
+
 /* The most rows one pv_keys call takes. */
 static size_t pv_mr(const fwd_call *c, const fwd_blk *blk)
 {
-    const attn_kernels *kt = c->kt;
-    return !blk->vblk16                 ? kt->pv_tile.mr
-           : c->v->dtype == ATTN_F16 ? kt->pv_tile_f16.mr
-                                     : kt->pv_tile_bf16.mr;
+    return pv_rows_max(c->kt, blk->vblk16 != NULL, c->v->dtype);
 }
 
 /* t (m ≤ pv_mr rows at Dv) ← P·V (+ t unless overwrite) over the block's
@@ -677,11 +681,9 @@ static void merge_row(const fwd_call *c, size_t tile, size_t t, float *o)
  * qk_direct's mr: the most both qk_direct and the V dtype's pv_tile take. */
 static size_t direct_mb(const fwd_call *c)
 {
-    const attn_kernels *kt = c->kt;
-    const size_t pmr = c->v->dtype == ATTN_F32   ? kt->pv_tile.mr
-                       : c->v->dtype == ATTN_F16 ? kt->pv_tile_f16.mr
-                                                 : kt->pv_tile_bf16.mr;
-    return pmr < kt->qk_direct.mr ? pmr : kt->qk_direct.mr;
+    /* direct tiles read a 16-bit V in place (run_item) */
+    const size_t pmr = pv_rows_max(c->kt, c->v->dtype != ATTN_F32, c->v->dtype);
+    return pmr < c->kt->qk_direct.mr ? pmr : c->kt->qk_direct.mr;
 }
 
 /* Validates and plans a call; *bytes = its workspace (0: nothing to do). */

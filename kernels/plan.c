@@ -109,7 +109,8 @@ void attn_plan_forward(const attn_kernels *kt, const attn_cpu_info *ci,
      * 2.2; Hq 28 Hkv 4 Lq 2 [B,S,H,D] AVX-512 6.7 → 5.0 (head groups now
      * apply) / 3.6 → 2.5. Wider tiles are compute-bound: 32 rows (MQA 32)
      * went 3.6 → 3.9 ms on AVX-512 (qk_direct's dot products run below the
-     * packed kernels' FMA rate), so they stay packed. */
+     * packed kernels' FMA rate; after qk_direct's faster reductions, direct
+     * and packed measured the same for 24-32 rows), so they stay packed. */
     plan->direct = rows * g <= DIRECT_WIDE * kt->qk_direct.mr;
     if (plan->direct) {
         const size_t l1 = ci->l1d_bytes > 0 ? (size_t)ci->l1d_bytes : 32768;

@@ -15,6 +15,7 @@
 #include "microkernels.h"
 #include "avx512_intrin.h"
 #include "vec_avx512.h"
+#include "avx2/hsum_avx2.h"
 
 /* One step of the 4 keys' chains for R ≤ 4 rows: a[r][c] += q_r · k_c over
  * 16 elements at t; KL loads (widens) a key's 16, QL a query row's. */
@@ -81,19 +82,6 @@ static inline __m512 attn_qkd_sum16(__m512 v0, __m512 v1, __m512 v2, __m512 v3, 
 #undef SUM_D
 }
 
-/* The first kk ≤ 4 of a row's four scores. */
-static inline void store4(float *s, __m128 x, size_t kk)
-{
-    if (kk == 4) {
-        _mm_storeu_ps(s, x);
-        return;
-    }
-    float b[4];
-    _mm_storeu_ps(b, x);
-    for (size_t j = 0; j < kk; j++)
-        s[j] = b[j];
-}
-
 /* quad_<T>: scores of R ∈ {1, 2, 4} rows q[0..R) against keys k0..k3 (kk
  * of them stored) into s[r][0..kk). With R = 4 the 16 accumulators and 4 K
  * vectors fit the 32 registers: 8 loads per 16 FMAs (R = 2: 6 per 8).
@@ -121,13 +109,12 @@ static inline void store4(float *s, __m128 x, size_t kk)
             a[0][1], R > 1 ? a[1][1] : z, R > 2 ? a[2][1] : z, R > 3 ? a[3][1] : z, \
             a[0][2], R > 1 ? a[1][2] : z, R > 2 ? a[2][2] : z, R > 3 ? a[3][2] : z, \
             a[0][3], R > 1 ? a[1][3] : z, R > 2 ? a[2][3] : z, R > 3 ? a[3][3] : z); \
-        store4(s[0], _mm512_castps512_ps128(x), kk);                           \
-        if (R > 1)                                                             \
-            store4(s[1], _mm512_extractf32x4_ps(x, 1), kk);                    \
+        /* rows 0, 1 in the low 256 bits, rows 2, 3 in the high */           \
+        attn_avx2_store_quad(_mm512_castps512_ps256(x), s[0], s[1], kk, R > 1); \
         if (R > 2)                                                             \
-            store4(s[2], _mm512_extractf32x4_ps(x, 2), kk);                    \
-        if (R > 3)                                                             \
-            store4(s[3], _mm512_extractf32x4_ps(x, 3), kk);                    \
+            attn_avx2_store_quad(                                              \
+                _mm512_castps512_ps256(_mm512_shuffle_f32x4(x, x, 0xEE)), s[2], s[3], kk, \
+                R > 3);                                                        \
     }                                                                          \
                                                                                \
     void attn_##T##_qk_direct_ukr__avx512(size_t m, size_t n, size_t d, const float *q, \
